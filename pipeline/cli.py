@@ -1,0 +1,49 @@
+"""The `rarespecies` command line. Each subcommand lives in its own module, which provides
+`add_parser(subparsers)`; heavy imports (TensorFlow, TFX) happen inside the handlers so that
+`rarespecies --help` answers at once."""
+import argparse
+import importlib
+import sys
+
+# subcommand -> module providing add_parser(subparsers)
+SUBCOMMANDS = {
+    "demo-data": "pipeline.demo_data_cli",
+    "run": "pipeline.run_cli",
+    "demo": "pipeline.run_cli",
+    "sweep": "pipeline.sweep_cli",
+    "report": "pipeline.report_cli",
+    "compile": "pipeline.kubeflow_cli",
+    "submit": "pipeline.kubeflow_cli",
+    "serve": "serving.cli",
+    "predict": "serving.cli",
+    "prepare-paper-subset": "pipeline.paper_subset_cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rarespecies",
+        description="TFX pipeline that trains, evaluates and serves a wildlife species classifier.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in dict.fromkeys(SUBCOMMANDS.values()):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # subcommand not built yet
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
