@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
+            if not module_name.startswith(err.name or "?"):
+                raise  # a real import error inside the module
             continue  # subcommand not built yet
         module.add_parser(subparsers)
     return parser

@@ -1,0 +1,106 @@
+"""Finds the labelled image files of a dataset, before any of them is read.
+
+Two layouts are understood:
+  * folder per class: `<root>/<split folder>/<Species Name>/**/<file>`
+  * the Kaggle bird dataset's CSV index: columns `filepaths,labels,data set`, paths relative
+    to the CSV's folder.
+Every file found is listed, hidden ones included, so that ingestion can account for each one
+(written or rejected): nothing under the tree disappears without a trace.
+"""
+import csv
+import dataclasses
+import hashlib
+import os
+from typing import Dict, List, Optional
+
+from tfx.dsl.io import fileio
+
+# Split folder (or CSV "data set" value) -> TFX split name. `test` becomes `eval`, the name
+# TFX components use for the held-out split.
+SPLIT_FOLDERS = {"train": "train", "test": "eval", "valid": "valid"}
+CSV_COLUMNS = ("filepaths", "labels", "data set")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFile:
+    split: str     # TFX split name: train, eval or valid
+    species: str   # label, spelled as the folder or CSV spells it
+    path: str      # absolute path (or URI) to read
+    filename: str  # path relative to the dataset root, for tracing errors back
+
+
+def list_folder_layout(root: str) -> List[ImageFile]:
+    files = []
+    for folder, split in SPLIT_FOLDERS.items():
+        split_dir = os.path.join(root, folder)
+        if not fileio.isdir(split_dir):
+            continue
+        for species in sorted(fileio.listdir(split_dir)):
+            species = species.rstrip("/")
+            species_dir = os.path.join(split_dir, species)
+            if not fileio.isdir(species_dir):
+                continue  # a stray file beside the species folders has no label
+            for dirpath, _, names in fileio.walk(species_dir):
+                for name in sorted(names):
+                    path = os.path.join(dirpath, name)
+                    files.append(ImageFile(split, species, path, os.path.relpath(path, root)))
+    if not any(f.split == "train" for f in files):
+        raise ValueError(f"no train/<Species>/ images under {root!r}: expected a folder per "
+                         "species under train/ and test/ (or pass the Kaggle CSV index)")
+    return sorted(files, key=lambda f: (f.split, f.species, f.filename))
+
+
+def list_csv_index(csv_path: str) -> List[ImageFile]:
+    root = os.path.dirname(csv_path)
+    files = []
+    with fileio.open(csv_path, "r") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{csv_path}: missing column(s) {missing}; expected {CSV_COLUMNS}")
+        for line, row in enumerate(reader, start=2):
+            split = SPLIT_FOLDERS.get(row["data set"].strip().lower())
+            if split is None:
+                raise ValueError(f"{csv_path}:{line}: unknown data set {row['data set']!r}, "
+                                 f"expected one of {sorted(SPLIT_FOLDERS)}")
+            rel = row["filepaths"].strip()
+            files.append(ImageFile(split, row["labels"].strip(), os.path.join(root, rel), rel))
+    return sorted(files, key=lambda f: (f.split, f.species, f.filename))
+
+
+def list_dataset(input_base: str, csv_index: Optional[str] = None) -> List[ImageFile]:
+    if csv_index:
+        return list_csv_index(os.path.join(input_base, csv_index))
+    return list_folder_layout(input_base)
+
+
+def fingerprint(input_base: str, csv_index: Optional[str] = None) -> str:
+    """A digest of every listed file's path, size and mtime: changes when the data change,
+    so the pipeline cache is not reused for edited data. Cheap: reads no image."""
+    digest = hashlib.sha256()
+    for f in list_dataset(input_base, csv_index):
+        stat = fileio.stat(f.path) if fileio.exists(f.path) else None
+        digest.update(f"{f.split}\0{f.species}\0{f.filename}\0"
+                      f"{stat.length if stat else -1}\0{stat.mtime_nsec if stat else -1}\n"
+                      .encode())
+    return digest.hexdigest()
+
+
+def frequency_groups(train_counts: Dict[str, int]) -> Dict[str, List[str]]:
+    """Every frequency group each species belongs to, from the train split's counts.
+
+    Ranked by count ascending, ties broken by name (design.md): the paper's overlapping
+    bottom_2/5/10 and top_5/10, and the long-tail convention many (>100), medium (20-100),
+    few (<20).
+    """
+    ranked = sorted(train_counts, key=lambda s: (train_counts[s], s))
+    groups = {species: [] for species in ranked}
+    for k in (2, 5, 10):
+        for species in ranked[:k]:
+            groups[species].append(f"bottom_{k}")
+    for k in (5, 10):
+        for species in ranked[-k:]:
+            groups[species].append(f"top_{k}")
+    for species, count in train_counts.items():
+        groups[species].append("many" if count > 100 else "medium" if count >= 20 else "few")
+    return groups

@@ -1,0 +1,84 @@
+"""Every default of the pipeline, in one place. The CLI overrides fields; nothing else does."""
+import dataclasses
+import os
+from typing import List, Optional
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA_PATH = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    pipeline_name: str = "rarespecies"
+    model_name: str = "rarespecies"
+    # Input: a folder per species under train/ and test/, or the Kaggle CSV index inside it.
+    data_root: str = "out/data/demo"
+    csv_index: str = ""
+    output_dir: str = "out"
+    schema_path: str = SCHEMA_PATH
+
+    # Model and training: the paper's settings (Schneider's head on MobileNetV2, Adam 1e-4,
+    # batch 32, 224 px, 20 epochs) with the paper's loss.
+    image_size: int = 224
+    width: float = 1.0            # MobileNetV2 alpha (width multiplier)
+    weights: str = "none"         # none | imagenet | path to an .h5 file
+    backbone: str = "full"        # full (fine-tune everything) | frozen (train the head only)
+    loss: str = "sigmoid_focal"
+    alpha: float = 0.25
+    gamma: float = 2.0
+    beta: float = 0.999           # class_balanced_focal
+    tau: float = 1.0              # logit_adjusted
+    posthoc_tau: float = 0.0      # post-hoc logit adjustment in the exported model (0: off)
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    seed: int = 42
+    augment: bool = True
+
+    # Blessing: a model is pushed only if its eval accuracy reaches this floor.
+    min_accuracy: float = 0.5
+
+    # Beam's DirectRunner over all local cores; other runners via beam_args. setup_file ships
+    # this project to remote workers; it also stops TFX from building a tfx sdist per component.
+    beam_args: List[str] = dataclasses.field(default_factory=lambda: [
+        "--direct_running_mode=multi_processing", "--direct_num_workers=0",
+        f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"])
+    enable_cache: bool = True
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata", f"{self.pipeline_name}.sqlite")
+
+    @property
+    def serving_model_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving_model", self.model_name)
+
+    @property
+    def report_dir(self) -> str:
+        return os.path.join(self.output_dir, "reports", self.pipeline_name)
+
+    def transform_config(self) -> dict:
+        return {"image_size": self.image_size}
+
+    def trainer_config(self) -> dict:
+        keys = ("image_size", "width", "weights", "backbone", "loss", "alpha", "gamma", "beta",
+                "tau", "posthoc_tau", "epochs", "batch_size", "learning_rate", "seed", "augment")
+        return {key: getattr(self, key) for key in keys}
+
+
+# `rarespecies demo` / `make demo`: small images and few epochs so that the whole pipeline
+# runs in minutes on 2 cores; from scratch (no downloads), hence the larger learning rate.
+DEMO_OVERRIDES = dict(image_size=64, epochs=8, learning_rate=1e-3, min_accuracy=0.3)
+
+
+def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:
+    values = dict(DEMO_OVERRIDES) if demo else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = set(values) - {f.name for f in dataclasses.fields(PipelineConfig)}
+    if unknown:
+        raise ValueError(f"unknown config field(s): {sorted(unknown)}")
+    return PipelineConfig(**values)

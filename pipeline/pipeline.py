@@ -1,0 +1,73 @@
+"""create_pipeline(): the one definition of the pipeline, for the local run and Kubeflow alike.
+
+ingest -> statistics -> schema -> validate (gate) -> transform -> train -> evaluate -> push
+"""
+from typing import List, Optional
+
+from tfx import v1 as tfx
+
+from components.image_example_gen.component import ImageExampleGen
+from components.validation_gate import ValidationGate
+from pipeline.configs import PipelineConfig
+from pipeline.evaluation import make_eval_config
+
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.task.run_fn"
+
+
+def create_components(config: PipelineConfig,
+                      input_fingerprint: Optional[str] = None) -> List:
+    example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
+                                  input_fingerprint=input_fingerprint)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"],
+                                     ingest_report=example_gen.outputs["ingest_report"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN, custom_config=config.transform_config(),
+        # Statistics of float image tensors are costly and say little; TFDV already ran above.
+        disable_statistics=True)
+    transform.add_upstream_node(validation_gate)  # no training on data that failed validation
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=config.trainer_config())
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(config.min_accuracy))
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir)))
+
+    return [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+            transform, trainer, baseline_resolver, evaluator, pusher]
+
+
+def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
+                    input_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config, input_fingerprint),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam_args)

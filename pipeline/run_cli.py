@@ -1,0 +1,120 @@
+"""`rarespecies run` (the pipeline, locally with Beam) and `rarespecies demo` (the same on the
+embedded synthetic data, made first if missing)."""
+import argparse
+import logging
+import os
+import sys
+import time
+
+from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, make_config
+
+LOSS_CHOICES = ("cross_entropy", "sigmoid_focal", "softmax_focal", "class_balanced_focal",
+                "logit_adjusted")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that override pipeline.configs.PipelineConfig (None: keep the config's default)."""
+    d = PipelineConfig()
+    add = parser.add_argument
+    add("--data-root", help=f"folder with train/ and test/ (default {d.data_root})")
+    add("--csv-index", help="Kaggle CSV index (filepaths,labels,data set), relative to --data-root")
+    add("--output-dir", help=f"where everything is written (default {d.output_dir})")
+    add("--pipeline-name", help=f"default {d.pipeline_name}")
+    add("--model-name", help=f"served model name (default {d.model_name})")
+    add("--schema", dest="schema_path", help="curated schema.pbtxt (default schema/schema.pbtxt)")
+    add("--image-size", type=int, help=f"pixels a side (default {d.image_size})")
+    add("--width", type=float, help=f"MobileNetV2 width multiplier (default {d.width})")
+    add("--weights", help="none | imagenet (from Keras' cache) | PATH to .h5 (default none)")
+    add("--backbone", choices=("full", "frozen"), help="fine-tune all, or train the head only")
+    add("--loss", choices=LOSS_CHOICES, help=f"default {d.loss}")
+    add("--alpha", type=float, help=f"focal alpha (default {d.alpha})")
+    add("--gamma", type=float, help=f"focal gamma (default {d.gamma})")
+    add("--beta", type=float, help=f"class-balanced beta (default {d.beta})")
+    add("--tau", type=float, help=f"logit adjustment tau (default {d.tau})")
+    add("--posthoc-tau", type=float, help="post-hoc logit adjustment in the exported model")
+    add("--epochs", type=int, help=f"default {d.epochs}")
+    add("--batch-size", type=int, help=f"default {d.batch_size}")
+    add("--learning-rate", type=float, help=f"default {d.learning_rate}")
+    add("--seed", type=int, help=f"default {d.seed}")
+    add("--no-augment", dest="augment", action="store_const", const=False,
+        help="turn off training-time flips and crops")
+    add("--min-accuracy", type=float, help="blessing floor on eval accuracy")
+    add("--no-cache", dest="enable_cache", action="store_const", const=False,
+        help="recompute every component instead of reusing unchanged outputs")
+    add("--beam-arg", dest="beam_args", action="append", metavar="ARG",
+        help="a Beam pipeline argument, repeatable (replaces the DirectRunner defaults)")
+
+
+def config_from_args(args, demo: bool = False) -> PipelineConfig:
+    names = [f for f in PipelineConfig.__dataclass_fields__]
+    overrides = {name: getattr(args, name, None) for name in names}
+    config = make_config(overrides, demo=demo)
+    # Absolute paths: TFX records them in ML Metadata and Beam workers resolve them elsewhere.
+    config.output_dir = os.path.abspath(config.output_dir)
+    if "://" not in config.data_root:
+        config.data_root = os.path.abspath(config.data_root)
+    return config
+
+
+def run_pipeline(config: PipelineConfig) -> None:
+    from tfx import v1 as tfx
+    from components.image_example_gen import listing
+    from pipeline.pipeline import create_pipeline
+
+    os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+    fingerprint = listing.fingerprint(config.data_root, config.csv_index or None)
+    # TFX's Beam executors parse sys.argv with absl flags; our own flags (e.g. -v, which absl
+    # reads as --verbosity) must not reach them.
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(
+            config,
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+            input_fingerprint=fingerprint))
+    finally:
+        sys.argv = argv
+
+
+def print_summary(config: PipelineConfig, seconds: float) -> None:
+    from pipeline import summary
+    outputs = summary.run_outputs(config.metadata_path, config.pipeline_name)
+    print(f"\nPipeline {config.pipeline_name!r} finished in {seconds:.0f} s "
+          f"(root {config.pipeline_root})")
+    if outputs["pushed"]:
+        print(f"Model blessed and pushed to {outputs['pushed_destination']}")
+    else:
+        print(f"Model NOT pushed (blessed: {outputs['blessed']}); the serving directory "
+              f"{config.serving_model_dir} keeps its previous versions")
+    if outputs["evaluation"]:
+        from pipeline import metrics_table
+        print(f"Evaluation: {outputs['evaluation']}\n")
+        print(metrics_table.format_group_table(metrics_table.load(outputs["evaluation"])))
+
+
+def run_command(args) -> int:
+    config = config_from_args(args, demo=args.demo)
+    if args.demo and not os.path.isdir(os.path.join(config.data_root, "train")):
+        from pipeline import demo_data
+        print(f"Making the demo data in {config.data_root} ...")
+        demo_data.generate(config.data_root, seed=0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    started = time.time()
+    try:
+        run_pipeline(config)
+    except Exception as err:  # the component's own error, then a non-zero exit
+        logging.exception("pipeline failed")
+        print(f"\nerror: pipeline {config.pipeline_name!r} failed: {err}", file=sys.stderr)
+        return 1
+    print_summary(config, time.time() - started)
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    run = subparsers.add_parser("run", help="run the pipeline locally (LocalDagRunner + Beam)")
+    demo = subparsers.add_parser(
+        "demo", help="make the demo data if missing, then run the pipeline with demo settings "
+                     f"({', '.join(f'{k}={v}' for k, v in DEMO_OVERRIDES.items())})")
+    for parser, is_demo in ((run, False), (demo, True)):
+        add_config_arguments(parser)
+        parser.add_argument("-v", "--verbose", action="store_true", help="log every component")
+        parser.set_defaults(func=run_command, demo=is_demo)

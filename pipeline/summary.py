@@ -1,0 +1,49 @@
+"""What a finished run produced, read from ML Metadata: the newest LIVE artifacts of the
+pipeline (a killed run's half-written outputs are never LIVE, so they are never picked)."""
+import os
+from typing import Dict, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no ML Metadata at {metadata_path}: has the pipeline run?")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def latest_artifact(store, pipeline_name: str, type_name: str) -> Optional[metadata_store_pb2.Artifact]:
+    contexts = [c for c in store.get_contexts_by_type("pipeline") if c.name == pipeline_name]
+    if not contexts:
+        return None
+    in_pipeline = {a.id for a in store.get_artifacts_by_context(contexts[0].id)}
+    live = [a for a in store.get_artifacts_by_type(type_name)
+            if a.id in in_pipeline and a.state == metadata_store_pb2.Artifact.LIVE]
+    return max(live, key=lambda a: a.id, default=None)
+
+
+def custom_property(artifact, name: str, default=None):
+    if artifact is None or name not in artifact.custom_properties:
+        return default
+    value = artifact.custom_properties[name]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def run_outputs(metadata_path: str, pipeline_name: str) -> Dict[str, Optional[str]]:
+    """URIs of the newest evaluation, blessing and push, and whether the model was pushed."""
+    store = open_store(metadata_path)
+    evaluation = latest_artifact(store, pipeline_name, "ModelEvaluation")
+    blessing = latest_artifact(store, pipeline_name, "ModelBlessing")
+    pushed = latest_artifact(store, pipeline_name, "PushedModel")
+    report = latest_artifact(store, pipeline_name, "rarespecies.IngestReport")
+    return {
+        "evaluation": evaluation.uri if evaluation else None,
+        "blessed": bool(custom_property(blessing, "blessed", 0)),
+        "pushed": bool(custom_property(pushed, "pushed", 0)),
+        "pushed_destination": custom_property(pushed, "pushed_destination"),
+        "ingest_report": report.uri if report else None,
+    }

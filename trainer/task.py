@@ -1,0 +1,88 @@
+"""The Trainer's run_fn: reads Transform's output, trains the classifier, exports for serving."""
+import logging
+import os
+from typing import List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from trainer import export, losses
+from trainer.model import build_model
+from trainer.preprocessing import LABEL_ID_KEY, PIXELS_KEY, SPECIES_COUNTS, SPECIES_VOCAB
+
+
+def species_and_counts(tft_output: tft.TFTransformOutput):
+    """Species names in label-id order and their train counts, both from Transform's analyzers."""
+    names = [n.decode() for n in tft_output.vocabulary_by_name(SPECIES_VOCAB)]
+    with tf.io.gfile.GFile(tft_output.vocabulary_file_by_name(SPECIES_COUNTS)) as handle:
+        counts = {}
+        for line in handle:
+            count, name = line.rstrip("\n").split(" ", 1)
+            counts[name] = int(count)
+    return names, [counts[name] for name in names]
+
+
+def augment(pixels, seed):
+    """Training-only: a random horizontal flip and a random crop of ~90% of each side."""
+    size = pixels.shape[0]
+    crop = max(1, round(size * 0.9))
+    pixels = tf.image.stateless_random_flip_left_right(pixels, seed)
+    pixels = tf.image.stateless_random_crop(pixels, [crop, crop, 3], seed + 1)
+    return tf.image.resize(pixels, [size, size])
+
+
+def make_dataset(files: List[str], data_accessor, tft_output, num_classes: int,
+                 batch_size: int, training: bool, seed: int, augmentation: bool):
+    dataset = data_accessor.tf_dataset_factory(
+        files, tfxio.TensorFlowDatasetOptions(batch_size=256, shuffle=False, num_epochs=1,
+                                              label_key=LABEL_ID_KEY),
+        tft_output.transformed_metadata.schema)
+    # Parse once, then keep decoded tensors in memory: every later epoch reads RAM.
+    dataset = dataset.map(lambda f, y: (f[PIXELS_KEY], tf.one_hot(tf.reshape(y, [-1]),
+                                                                   num_classes)))
+    dataset = dataset.unbatch().cache()
+    if training:
+        dataset = dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+        if augmentation:
+            # Stateless ops with seeds from a seeded stream: reproducible, yet different each
+            # epoch because the shuffled order pairs examples with other seeds.
+            seeds = tf.data.Dataset.random(seed=seed).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+                lambda xy, s: (augment(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    config = fn_args.custom_config
+    seed = int(config["seed"])
+    # Same seed -> same initial weights for every loss, as the paper reset its model.
+    tf.keras.utils.set_random_seed(seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    species, counts = species_and_counts(tft_output)
+    logging.info("training on %d species, train counts %s", len(species),
+                 dict(zip(species, counts)))
+
+    common = dict(data_accessor=fn_args.data_accessor, tft_output=tft_output,
+                  num_classes=len(species), batch_size=int(config["batch_size"]), seed=seed)
+    train = make_dataset(fn_args.train_files, training=True,
+                         augmentation=bool(config["augment"]), **common)
+    evaluation = make_dataset(fn_args.eval_files, training=False, augmentation=False, **common)
+
+    model = build_model(len(species), int(config["image_size"]), width=float(config["width"]),
+                        weights=config["weights"], backbone=config["backbone"])
+    loss = losses.make_loss(config["loss"], class_counts=counts, alpha=config["alpha"],
+                            gamma=float(config["gamma"]), beta=float(config["beta"]),
+                            tau=float(config["tau"]))
+    model.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
+                  loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+    epochs = int(config["epochs"])
+    model.fit(train, epochs=epochs, validation_data=evaluation, validation_freq=epochs,
+              callbacks=[tf.keras.callbacks.TensorBoard(
+                  log_dir=os.path.join(fn_args.model_run_dir, "logs"))], verbose=2)
+
+    module = export.ServingModule(model, tft_output, posthoc_tau=float(config["posthoc_tau"]),
+                                  class_counts=counts)
+    export.export(module, fn_args.serving_model_dir)
