@@ -8,7 +8,6 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "trainer", "trainer.*", "serving", "serving.*"]),
-    package_data={"pipeline": ["*.pbtxt"]},
     # The lock (requirements.lock) pins everything; these are only the direct imports.
     install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "pillow", "matplotlib",
                       "scikit-learn", "starlette", "uvicorn"],

@@ -198,9 +198,6 @@ def test_list_csv_index_unknown_data_set(tmp_path):
     assert "test" in str(info.value) and "train" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG listing.list_csv_index: a short row (fewer fields than the header) gives "
-    "row['data set'] = None and an AttributeError, not a ValueError naming the line"))
 def test_list_csv_index_short_row(tmp_path):
     path = str(tmp_path / "birds.csv")
     with open(path, "w") as handle:
@@ -245,9 +242,6 @@ def test_fingerprint_same_size_edit_with_new_mtime(tmp_path):
     assert listing.fingerprint(root) != before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG listing.fingerprint: tf.io.gfile.stat reports mtime_nsec in whole seconds on local "
-    "disks, so a same-size edit within the same second leaves the fingerprint unchanged"))
 def test_fingerprint_same_size_edit_within_one_second(tmp_path):
     root = str(tmp_path)
     a = write(root, "train/Robin/a.jpg", b"aaaa")
@@ -274,12 +268,18 @@ def test_check_image_ok(tmp_path, name, data):
 
 @pytest.mark.parametrize("name, data, reason", [
     ("empty.jpg", b"", "empty file"),
-    (".DS_Store", b"\0\0\0\1Bud1", "hidden file"),
-    (".hidden.jpg", JPEG, "hidden file"),  # hidden even when decodable
+    (".DS_Store", b"\0\0\0\1Bud1", "hidden file or folder"),
+    (".hidden.jpg", JPEG, "hidden file or folder"),  # hidden even when decodable
 ], ids=["empty", "ds_store", "hidden_jpeg"])
 def test_check_image_rejected_exact_reason(tmp_path, name, data, reason):
     path = write(str(tmp_path), name, data)
     assert executor.check_image(image_file(path)) == ("rejected", (image_file(path), reason))
+
+
+def test_check_image_rejects_files_in_hidden_folders(tmp_path):
+    path = write(str(tmp_path), "train/Robin/.thumbnails/a.jpg", JPEG)
+    hidden = listing.ImageFile("train", "Robin", path, "train/Robin/.thumbnails/a.jpg")
+    assert executor.check_image(hidden) == ("rejected", (hidden, "hidden file or folder"))
 
 
 @pytest.mark.parametrize("name, data", [("text.jpg", b"this is not an image\n"),
@@ -358,7 +358,7 @@ BAD = {  # filename -> (split, species, data, reason or reason prefix)
                                "not a decodable image: "),
     "train/Robin/empty.jpg": ("train", "Robin", b"", "empty file"),
     "train/Araripe Manakin/.DS_Store": ("train", "Araripe Manakin", b"\0\0\0\1Bud1",
-                                        "hidden file"),
+                                        "hidden file or folder"),
 }
 
 
@@ -369,7 +369,7 @@ def check_outputs(examples, report, good, bad, splits):
     assert summary["files_rejected"] == len(bad) == 3
     assert summary["files_read"] == summary["examples_written"] + summary["files_rejected"]
     assert summary["rejected_by_reason"] == {"not a decodable image": 1, "empty file": 1,
-                                             "hidden file": 1}
+                                             "hidden file or folder": 1}
     assert summary["frequency_groups"] == GROUPS
     counts = summary["counts"]
     assert counts["train"] == {"Araripe Manakin": 1, "Crow": 2, "Robin": 3}
@@ -436,7 +436,7 @@ def test_executor_csv_layout(tmp_path):
         good[rel] = ({"test": "eval"}.get(data_set, data_set), species_of(filename), data)
     bad = {}
     for filename, (split, species, data, reason) in BAD.items():
-        rel = "images/" + os.path.basename(filename) if reason == "hidden file" else \
+        rel = "images/" + os.path.basename(filename) if reason == "hidden file or folder" else \
             "images/bad_" + os.path.basename(filename)
         write(root, rel, data)
         rows.append((99, rel, species, split, "sci"))

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 from typing import Any, Dict, List
 
 import apache_beam as beam
@@ -31,8 +32,9 @@ def check_image(image_file: listing.ImageFile):
     The check decodes with the same TensorFlow op that Transform uses, so anything
     written here decodes there too.
     """
-    if os.path.basename(image_file.path).startswith("."):
-        return "rejected", (image_file, "hidden file")
+    if any(part.startswith(".") for part in image_file.filename.replace("\\", "/").split("/")):
+        # .DS_Store, .thumbnails/...: listed and accounted for, never taken as an image.
+        return "rejected", (image_file, "hidden file or folder")
     try:
         with fileio.open(image_file.path, "rb") as handle:
             data = handle.read()
@@ -45,7 +47,9 @@ def check_image(image_file: listing.ImageFile):
         if image.shape[0] == 0 or image.shape[1] == 0:
             return "rejected", (image_file, "image has no pixels")
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # Drop TensorFlow's "{{function_node ...}}" prefix: the report is for people.
+        message = re.sub(r"^\{\{.*?\}\}\s*", "", str(err).strip().split("\n")[0])
+        message = message or type(err).__name__
         return "rejected", (image_file, f"not a decodable image: {message}")
     return "ok", (image_file, data)
 

@@ -59,6 +59,9 @@ def list_csv_index(csv_path: str) -> List[ImageFile]:
         if missing:
             raise ValueError(f"{csv_path}: missing column(s) {missing}; expected {CSV_COLUMNS}")
         for line, row in enumerate(reader, start=2):
+            empty = [c for c in CSV_COLUMNS if not (row.get(c) or "").strip()]
+            if empty:
+                raise ValueError(f"{csv_path}:{line}: no value for {empty}")
             split = SPLIT_FOLDERS.get(row["data set"].strip().lower())
             if split is None:
                 raise ValueError(f"{csv_path}:{line}: unknown data set {row['data set']!r}, "
@@ -79,11 +82,24 @@ def fingerprint(input_base: str, csv_index: Optional[str] = None) -> str:
     so the pipeline cache is not reused for edited data. Cheap: reads no image."""
     digest = hashlib.sha256()
     for f in list_dataset(input_base, csv_index):
-        stat = fileio.stat(f.path) if fileio.exists(f.path) else None
-        digest.update(f"{f.split}\0{f.species}\0{f.filename}\0"
-                      f"{stat.length if stat else -1}\0{stat.mtime_nsec if stat else -1}\n"
+        digest.update(f"{f.split}\0{f.species}\0{f.filename}\0{_size_and_mtime(f.path)}\n"
                       .encode())
     return digest.hexdigest()
+
+
+def _size_and_mtime(path: str) -> str:
+    if "://" not in path:
+        # TensorFlow's stat rounds local mtimes to whole seconds; os.stat keeps nanoseconds,
+        # so a same-size edit within a second still changes the fingerprint.
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return "missing"
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+    if not fileio.exists(path):
+        return "missing"
+    stat = fileio.stat(path)
+    return f"{stat.length}:{stat.mtime_nsec}"
 
 
 def frequency_groups(train_counts: Dict[str, int]) -> Dict[str, List[str]]:
