@@ -71,8 +71,10 @@ class PipelineConfig:
 
 
 # `rarespecies demo` / `make demo`: small images and few epochs so that the whole pipeline
-# runs in minutes on 2 cores; from scratch (no downloads), hence the larger learning rate.
-DEMO_OVERRIDES = dict(image_size=64, epochs=8, learning_rate=1e-3, min_accuracy=0.3)
+# runs in minutes on 2 cores. The backbone starts from random weights (nothing is downloaded),
+# hence the larger learning rate and a floor of 3x chance (20 species): from scratch on 1,811
+# images MobileNetV2 reaches only ~0.3-0.4 accuracy in this budget (README, "Results").
+DEMO_OVERRIDES = dict(image_size=64, epochs=15, learning_rate=1e-3, min_accuracy=0.15)
 
 
 def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:

@@ -1,0 +1,139 @@
+"""One small real pipeline run (4 species, 32 px, 1 epoch) and what it must leave behind.
+
+Beam runs in memory here: worker processes would each spend ~30 s importing TensorFlow,
+which buys nothing on a dataset this small (`make demo` uses the multi-processing default).
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pipeline import demo_data
+from pipeline.configs import REPO_ROOT, make_config
+
+pytestmark = pytest.mark.slow
+
+SPECIES = ["Sora", "House Finch", "Robin", "Araripe Manakin"]
+TRAIN = {"Sora": 24, "House Finch": 16, "Robin": 4, "Araripe Manakin": 2}
+IN_MEMORY_BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1",
+                  f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"]
+
+
+def small_config(tmp, **overrides):
+    values = dict(data_root=str(tmp / "data"), output_dir=str(tmp / "out"), image_size=32,
+                  epochs=1, batch_size=8, learning_rate=1e-3, min_accuracy=0.0,
+                  beam_args=IN_MEMORY_BEAM)
+    values.update(overrides)
+    return make_config(values)
+
+
+def executions(config, type_suffix):
+    """(state name, id) of each execution of a component, from ML Metadata."""
+    from ml_metadata.proto import metadata_store_pb2
+    from pipeline import summary
+    store = summary.open_store(config.metadata_path)
+    found = []
+    for execution_type in store.get_execution_types():
+        if execution_type.name.endswith(type_suffix):
+            for execution in store.get_executions_by_type(execution_type.name):
+                found.append(metadata_store_pb2.Execution.State.Name(execution.last_known_state))
+    return found
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from pipeline.run_cli import run_pipeline
+    tmp = tmp_path_factory.mktemp("e2e")
+    demo_data.generate(tmp / "data", seed=3, image_size=48, species=SPECIES, train_counts=TRAIN,
+                       test_counts={s: 5 for s in SPECIES})
+    # A corrupt file must be rejected and accounted for, not crash the run.
+    (tmp / "data" / "train" / "Sora" / "corrupt.jpg").write_bytes(b"\xff\xd8not really a jpeg")
+    config = small_config(tmp)
+    run_pipeline(config)
+    return config
+
+
+def test_model_is_pushed_in_tf_serving_layout(run):
+    versions = os.listdir(run.serving_model_dir)
+    assert len(versions) == 1 and versions[0].isdigit()
+    assert os.path.exists(os.path.join(run.serving_model_dir, versions[0], "saved_model.pb"))
+
+
+def test_pushed_model_scores_an_image(run):
+    import tensorflow as tf
+    version = max(os.listdir(run.serving_model_dir), key=int)
+    model = tf.saved_model.load(os.path.join(run.serving_model_dir, version))
+    robin_dir = os.path.join(run.data_root, "test", "Robin")
+    with open(os.path.join(robin_dir, sorted(os.listdir(robin_dir))[0]), "rb") as handle:
+        image_bytes = handle.read()
+
+    out = model.signatures["serving_default"](image_bytes=tf.constant([image_bytes, image_bytes]))
+    scores, classes = out["scores"].numpy(), out["classes"].numpy()
+    assert scores.shape == (2, 4) and classes.shape == (2, 4)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0), "scores must be sorted best first"
+    assert sorted(c.decode() for c in classes[0]) == sorted(SPECIES)
+
+    # serving_examples gives the same answer from a tf.Example, plus label-ordered probabilities.
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_bytes]))}))
+    by_example = model.signatures["serving_examples"](
+        examples=tf.constant([example.SerializeToString()]))
+    np.testing.assert_allclose(by_example["scores"].numpy()[0], scores[0], rtol=1e-5)
+    np.testing.assert_allclose(np.sort(by_example["probabilities"].numpy()[0])[::-1], scores[0],
+                               rtol=1e-5)
+
+
+def test_ingestion_accounts_for_every_file(run):
+    from pipeline import summary
+    outputs = summary.run_outputs(run.metadata_path, run.pipeline_name)
+    with open(os.path.join(outputs["ingest_report"], "summary.json")) as handle:
+        report = json.load(handle)
+    n_good = sum(TRAIN.values()) + 5 * len(SPECIES)
+    assert report["files_read"] == n_good + 1
+    assert report["examples_written"] == n_good
+    assert report["files_rejected"] == 1
+    assert report["counts"]["train"] == TRAIN
+    with open(os.path.join(outputs["ingest_report"], "rejected.csv")) as handle:
+        rejected = handle.read().splitlines()
+    assert len(rejected) == 2 and "train/Sora/corrupt.jpg" in rejected[1]
+
+
+def test_evaluation_has_group_and_species_slices(run):
+    from pipeline import metrics_table, summary
+    outputs = summary.run_outputs(run.metadata_path, run.pipeline_name)
+    table = metrics_table.load(outputs["evaluation"])
+    assert table["overall"]["example_count"] == 20
+    assert set(table["species"]) == set(SPECIES)
+    # 4 species: the two rarest are bottom_2; everything is in bottom_5/10 and top_5/10.
+    assert {"bottom_2", "bottom_5", "bottom_10", "top_5", "top_10", "medium", "few"} \
+        <= set(table["frequency_group"])
+    assert table["frequency_group"]["bottom_2"]["example_count"] == 10
+    for values in list(table["species"].values()) + [table["overall"]]:
+        assert 0.0 <= values["accuracy"] <= 1.0
+    assert outputs["blessed"] and outputs["pushed"]
+
+
+def test_rerun_reuses_upstream_outputs(run):
+    """A new training config retrains, but ingestion and Transform come from the cache."""
+    from pipeline.run_cli import run_pipeline
+    import dataclasses
+    run_pipeline(dataclasses.replace(run, epochs=2))
+    assert executions(run, "ImageExampleGen") == ["COMPLETE", "CACHED"]
+    assert executions(run, "Transform") == ["COMPLETE", "CACHED"]
+    assert executions(run, "Trainer") == ["COMPLETE", "COMPLETE"]
+
+
+def test_anomalies_stop_the_run_before_transform(tmp_path):
+    """A species outside the curated schema's domain is an anomaly: no Transform, no Trainer."""
+    from pipeline.run_cli import run_pipeline
+    demo_data.generate(tmp_path / "data", seed=4, image_size=32, species=["Sora", "Robin"],
+                       train_counts={"Sora": 4, "Robin": 4}, test_counts={"Sora": 2, "Robin": 2})
+    os.rename(tmp_path / "data" / "train" / "Robin", tmp_path / "data" / "train" / "Dodo")
+    os.rename(tmp_path / "data" / "test" / "Robin", tmp_path / "data" / "test" / "Dodo")
+    config = small_config(tmp_path)
+    with pytest.raises(Exception, match="Dodo") as failure:
+        run_pipeline(config)
+    assert "species" in str(failure.value)
+    assert executions(config, "Transform") == []
