@@ -3,7 +3,14 @@
 `rarespecies --help` answers at once."""
 import argparse
 import importlib
+import os
 import sys
+
+# Quiet defaults, inherited by Beam's worker processes; set either variable to override.
+# TF's C++ INFO lines and google-api-core's Python-version FutureWarnings fill thousands of
+# lines per run and hide the summary.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 # subcommand -> module providing add_parser(subparsers)
 SUBCOMMANDS = {
