@@ -5,6 +5,7 @@ which buys nothing on a dataset this small (`make demo` uses the multi-processin
 """
 import json
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -137,3 +138,157 @@ def test_anomalies_stop_the_run_before_transform(tmp_path):
         run_pipeline(config)
     assert "species" in str(failure.value)
     assert executions(config, "Transform") == []
+
+
+# -- serving the pushed model: TF Serving warmup, `rarespecies serve`, client and CLI ---------
+# (after the rerun above, which may have pushed a second version: the newest is served)
+def newest_version(config):
+    version = max((v for v in os.listdir(config.serving_model_dir) if v.isdigit()), key=int)
+    return version, os.path.join(config.serving_model_dir, version)
+
+
+def demo_test_images(config) -> list:
+    """The first test image of each species (demo data, as a user would send it)."""
+    test_dir = os.path.join(config.data_root, "test")
+    return [os.path.join(test_dir, s, sorted(os.listdir(os.path.join(test_dir, s)))[0])
+            for s in SPECIES]
+
+
+@pytest.fixture(scope="module")
+def served(run, tmp_path_factory):
+    """`rarespecies serve` on the pushed model base path, and in-process inference on the same
+    version for reference."""
+    import tensorflow as tf
+    from tests.helpers import start_serve, stop, wait_ready
+    log_path = tmp_path_factory.mktemp("serve") / "server.log"
+    version, path = newest_version(run)
+    proc, url = start_serve(run.serving_model_dir, log_path)
+    try:
+        loaded = tf.saved_model.load(path)  # while the server imports TensorFlow
+        signature = loaded.signatures["serving_default"]
+
+        def reference(data: bytes) -> dict:
+            out = signature(image_bytes=tf.constant([data]))
+            return {"scores": out["scores"].numpy()[0].tolist(),
+                    "classes": [c.decode() for c in out["classes"].numpy()[0]]}
+
+        wait_ready(url, proc, log_path, version=version, timeout=240)
+        yield SimpleNamespace(url=url, version=version, path=path, loaded=loaded,
+                              reference=reference, proc=proc, log=log_path)
+    finally:
+        stop(proc)
+
+
+def assert_same(prediction: dict, expected: dict) -> None:
+    assert prediction["classes"] == expected["classes"]
+    np.testing.assert_allclose(prediction["scores"], expected["scores"], atol=1e-5, rtol=0)
+
+
+def test_pushed_model_has_warmup_requests_and_species_asset(run, served):
+    import tensorflow as tf
+    from trainer.export import WARMUP_FILE, read_warmup_requests
+    for version in (v for v in os.listdir(run.serving_model_dir) if v.isdigit()):
+        assert os.path.isfile(os.path.join(run.serving_model_dir, version, WARMUP_FILE))
+
+    # The species names travel with the model as an asset, and are what `classes` holds.
+    with open(os.path.join(served.path, "assets", "species")) as handle:
+        assert sorted(handle.read().splitlines()) == sorted(SPECIES)
+
+    logs = read_warmup_requests(os.path.join(served.path, WARMUP_FILE))
+    assert len(logs) == 3
+    signature = served.loaded.signatures["serving_default"]
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        assert list(request.inputs) == ["image_bytes"]
+        assert request.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
+        images = tf.make_ndarray(request.inputs["image_bytes"])
+        assert images.shape == (1,)
+        decoded = tf.io.decode_jpeg(images[0])
+        assert decoded.shape == (run.image_size, run.image_size, 3)  # model-size eval images
+        out = signature(image_bytes=tf.constant(images))  # replays through the signature
+        assert out["scores"].shape == (1, len(SPECIES))
+        assert_same({"scores": out["scores"].numpy()[0].tolist(),
+                     "classes": [c.decode() for c in out["classes"].numpy()[0]]},
+                    served.reference(images[0]))
+
+
+def test_rest_server_answers_like_in_process_inference(run, served):
+    import base64
+    import requests
+    from serving.client import predict
+    model_url = f"{served.url}/v1/models/{run.model_name}"
+    status = requests.get(model_url, timeout=10).json()["model_version_status"]
+    assert [(s["version"], s["state"]) for s in status] == [(served.version, "AVAILABLE")]
+    meta = requests.get(f"{model_url}/metadata", timeout=10).json()
+    default = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert default["inputs"]["image_bytes"]["dtype"] == "DT_STRING"
+    assert [d["size"] for d in default["outputs"]["scores"]["tensor_shape"]["dim"]] == [
+        "-1", str(len(SPECIES))]
+    assert default["outputs"]["classes"]["dtype"] == "DT_STRING"
+
+    paths = demo_test_images(run)
+    images = [open(p, "rb").read() for p in paths]
+    expected = [served.reference(data) for data in images]
+
+    # The client (row format, bare b64 values).
+    results = predict(served.url, run.model_name, paths, top_k=len(SPECIES))
+    assert [r["path"] for r in results] == paths
+    for result, want in zip(results, expected):
+        assert_same({"classes": [p["species"] for p in result["predictions"]],
+                     "scores": [p["score"] for p in result["predictions"]]}, want)
+
+    # Raw HTTP: named row format, a pinned version, and the columnar format.
+    encoded = [base64.b64encode(data).decode("ascii") for data in images]
+    r = requests.post(f"{model_url}/versions/{served.version}:predict", timeout=60,
+                      json={"signature_name": "serving_default",
+                            "instances": [{"image_bytes": {"b64": e}} for e in encoded]})
+    assert r.status_code == 200, r.text
+    for prediction, want in zip(r.json()["predictions"], expected):
+        assert_same(prediction, want)
+    r = requests.post(f"{model_url}:predict", timeout=60,
+                      json={"inputs": {"image_bytes": [{"b64": e} for e in encoded]}})
+    assert r.status_code == 200, r.text
+    outputs = r.json()["outputs"]
+    for i, want in enumerate(expected):
+        assert_same({"scores": outputs["scores"][i], "classes": outputs["classes"][i]}, want)
+
+    # The warmup requests replay through the server too.
+    import tensorflow as tf
+    from trainer.export import WARMUP_FILE, read_warmup_requests
+    for log in read_warmup_requests(os.path.join(served.path, WARMUP_FILE)):
+        data = tf.make_ndarray(log.predict_log.request.inputs["image_bytes"])[0]
+        r = requests.post(f"{model_url}:predict", timeout=60, json={
+            "instances": [{"b64": base64.b64encode(data).decode("ascii")}]})
+        assert r.status_code == 200, r.text
+        assert_same(r.json()["predictions"][0], served.reference(data))
+
+
+def test_cli_predict_prints_top3_species_with_the_same_scores(run, served):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(sys.executable).with_name("rarespecies")
+    image = demo_test_images(run)[SPECIES.index("Robin")]
+    want = served.reference(open(image, "rb").read())
+
+    def cli(*args):
+        done = subprocess.run([str(script), "predict", "--url", served.url, *args, image],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    lines = cli().splitlines()
+    header = lines[0]
+    assert header.split() == ["IMAGE", "RANK", "SPECIES", "SCORE"]
+    assert len(lines) == 4 and lines[1].startswith(image)
+    species_at, score_at = header.index("SPECIES"), header.index("SCORE")
+    rows = [(line[species_at:score_at].strip(), float(line[score_at:])) for line in lines[1:]]
+    assert [s for s, _ in rows] == want["classes"][:3]
+    np.testing.assert_allclose([s for _, s in rows], want["scores"][:3], atol=5e-5 + 1e-5,
+                               rtol=0)  # printed with 4 decimals
+    (result,) = json.loads(cli("--json"))
+    assert result["path"] == image
+    assert_same({"classes": [p["species"] for p in result["predictions"]],
+                 "scores": [p["score"] for p in result["predictions"]]},
+                {"classes": want["classes"][:3], "scores": want["scores"][:3]})

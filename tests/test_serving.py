@@ -7,10 +7,8 @@ import concurrent.futures
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +19,7 @@ from PIL import Image
 
 from serving.batching import Batcher
 from serving.client import PredictError, expand_image_paths, predict
+from tests.helpers import free_port, stop, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "rarespecies"
@@ -89,37 +88,6 @@ def image_bytes(seed: int, fmt: str = "JPEG", size=(24, 18)) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc, log_path: Path, version: str = None, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
-        try:
-            r = requests.get(f"{url}/v1/models/{MODEL}", timeout=2)
-            if r.ok and (version is None or
-                         r.json()["model_version_status"][0]["version"] == version):
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"server not ready in {timeout} s:\n{log_path.read_text()[-3000:]}")
-
-
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,13 @@ Signatures (design.md):
                                    order: what TFMA evaluates)
   transform_features(examples)  -> the Transform outputs, label included (TFMA's label)
 The Transform graph is inside, so encoded images go in as they are.
+
+`assets.extra/tf_serving_warmup_requests` holds a few PredictionLog records (serving_default
+predict requests on real images) that TF Serving replays when it loads the model, so that the
+first client request does not pay for graph initialisation.
 """
-from typing import Optional, Sequence
+import os
+from typing import List, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -65,9 +70,66 @@ class ServingModule(tf.Module):
         return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
 
 
-def export(module: ServingModule, export_dir: str) -> None:
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's name
+
+
+def encode_warmup_images(pixels) -> List[bytes]:
+    """Transformed pixels (float [n, size, size, 3] in [0, 1], what the Trainer reads) -> JPEG
+    files at model size: real images, as a client would send them."""
+    pixels = tf.convert_to_tensor(pixels, tf.float32)
+    images = tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 1.0) * 255.0), tf.uint8)
+    return [tf.io.encode_jpeg(image, quality=95).numpy() for image in images]
+
+
+def warmup_request(images: Sequence[bytes]):
+    """A PredictionLog holding one serving_default predict request for encoded images."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string))
+    return prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def read_warmup_requests(path: str) -> list:
+    """The PredictionLog records of a warmup file."""
+    from tensorflow_serving.apis import prediction_log_pb2
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(path)]
+
+
+def write_warmup_requests(module: ServingModule, export_dir: str,
+                          images: Sequence[bytes]) -> str:
+    """One request per image, written where TF Serving looks (TF Serving replays at most 1000
+    records). Each record is read back and run through serving_default before the export
+    counts as done: a warmup request that fails would stop TF Serving loading the model."""
+    path = os.path.join(export_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for image in images:
+            writer.write(warmup_request([image]).SerializeToString())
+    logs = read_warmup_requests(path)
+    if len(logs) != len(images):
+        raise RuntimeError(f"{path}: wrote {len(images)} warmup requests, read {len(logs)}")
+    for log in logs:
+        request = log.predict_log.request
+        if request.model_spec.signature_name != "serving_default":
+            raise RuntimeError(f"{path}: unexpected signature {request.model_spec}")
+        inputs = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
+        scores = module.serve_images(**inputs)["scores"]
+        if scores.shape != (1, module.num_classes):
+            raise RuntimeError(f"{path}: a warmup request gave scores of shape {scores.shape}")
+    return path
+
+
+def export(module: ServingModule, export_dir: str,
+           warmup_images: Optional[Sequence[bytes]] = None) -> None:
+    """Saves the SavedModel; with `warmup_images` (encoded image files) also the warmup
+    requests for TF Serving."""
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_images,
         "serving_examples": module.serve_examples,
         "transform_features": module.transform_features,
     })
+    if warmup_images:
+        write_warmup_requests(module, export_dir, warmup_images)

@@ -12,6 +12,8 @@ from trainer import export, losses
 from trainer.model import build_model
 from trainer.preprocessing import LABEL_ID_KEY, PIXELS_KEY, SPECIES_COUNTS, SPECIES_VOCAB
 
+WARMUP_IMAGES = 3  # eval images re-encoded as TF Serving warmup requests
+
 
 def species_and_counts(tft_output: tft.TFTransformOutput):
     """Species names in label-id order and their train counts, both from Transform's analyzers."""
@@ -85,4 +87,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     module = export.ServingModule(model, tft_output, posthoc_tau=float(config["posthoc_tau"]),
                                   class_counts=counts)
-    export.export(module, fn_args.serving_model_dir)
+    export.export(module, fn_args.serving_model_dir,
+                  warmup_images=warmup_images(evaluation, WARMUP_IMAGES))
+
+
+def warmup_images(dataset, n: int) -> List[bytes]:
+    """JPEG files of the first `n` eval images for TF Serving's warmup requests. The Trainer
+    sees only Transform's output (no raw image bytes), so these are the transformed pixels
+    re-encoded: real images, at model size."""
+    pixels = [image for image, _ in dataset.unbatch().take(n)]
+    return export.encode_warmup_images(pixels) if pixels else []
