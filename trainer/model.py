@@ -55,7 +55,7 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
     inputs = tf.keras.Input((image_size, image_size, 3), name="pixels")
     # A frozen backbone also keeps its BatchNorm statistics (training=False).
     x = base(inputs, training=False if backbone == "frozen" else None)
-    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pooled_features")(x)
     x = tf.keras.layers.Dense(1024, activation="relu")(x)
     x = tf.keras.layers.Dense(1024, activation="relu")(x)
     x = tf.keras.layers.Dense(512, activation="relu", kernel_initializer="glorot_normal")(x)
