@@ -45,9 +45,15 @@ class PipelineConfig:
         f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"])
     enable_cache: bool = True
 
+    # Kubeflow (`rarespecies compile`): the image every step runs in (deploy/Dockerfile), and
+    # a pipeline root other than <output_dir>/pipelines/<pipeline_name> (a bucket, a volume).
+    image: str = "gcr.io/YOUR_PROJECT/rarespecies:latest"
+    pipeline_root_override: str = ""
+
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+        return self.pipeline_root_override or os.path.join(
+            self.output_dir, "pipelines", self.pipeline_name)
 
     @property
     def metadata_path(self) -> str:

@@ -8,7 +8,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from trainer import export, losses
+from trainer import distribute, export, losses
 from trainer.model import build_model
 from trainer.preprocessing import LABEL_ID_KEY, PIXELS_KEY, SPECIES_COUNTS, SPECIES_VOCAB
 
@@ -73,13 +73,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                          augmentation=bool(config["augment"]), **common)
     evaluation = make_dataset(fn_args.eval_files, training=False, augmentation=False, **common)
 
-    model = build_model(len(species), int(config["image_size"]), width=float(config["width"]),
-                        weights=config["weights"], backbone=config["backbone"])
-    loss = losses.make_loss(config["loss"], class_counts=counts, alpha=config["alpha"],
-                            gamma=float(config["gamma"]), beta=float(config["beta"]),
-                            tau=float(config["tau"]))
-    model.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
-                  loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+    with distribute.strategy().scope():  # MirroredStrategy when several GPUs are visible
+        model = build_model(len(species), int(config["image_size"]), width=float(config["width"]),
+                            weights=config["weights"], backbone=config["backbone"])
+        loss = losses.make_loss(config["loss"], class_counts=counts, alpha=config["alpha"],
+                                gamma=float(config["gamma"]), beta=float(config["beta"]),
+                                tau=float(config["tau"]))
+        model.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
+                      loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
     epochs = int(config["epochs"])
     model.fit(train, epochs=epochs, validation_data=evaluation, validation_freq=epochs,
               callbacks=[tf.keras.callbacks.TensorBoard(
