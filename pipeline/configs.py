@@ -35,8 +35,14 @@ class PipelineConfig:
     seed: int = 42
     augment: bool = True
 
-    # Blessing: a model is pushed only if its eval accuracy reaches this floor.
+    # Blessing: a model is pushed only if its overall eval accuracy reaches this floor and,
+    # against the latest blessed model (the baseline; none on a first run), the accuracy of
+    # rare_group and the macro-F1 over species fall by at most these absolute amounts, so a
+    # model that gains overall by giving up rare species is not pushed (None: no such check).
     min_accuracy: float = 0.5
+    rare_group: str = "bottom_10"
+    max_rare_accuracy_drop: Optional[float] = 0.02
+    max_macro_f1_drop: Optional[float] = 0.02
 
     # Beam's DirectRunner over all local cores; other runners via beam_args. setup_file ships
     # this project to remote workers; it also stops TFX from building a tfx sdist per component.

@@ -50,7 +50,8 @@ def create_components(config: PipelineConfig,
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=make_eval_config(config.min_accuracy))
+        eval_config=make_eval_config(config.min_accuracy, config.max_rare_accuracy_drop,
+                                     config.max_macro_f1_drop, config.rare_group))
 
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],

@@ -39,6 +39,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--no-augment", dest="augment", action="store_const", const=False,
         help="turn off training-time flips and crops")
     add("--min-accuracy", type=float, help="blessing floor on eval accuracy")
+    add("--rare-group", choices=("bottom_2", "bottom_5", "bottom_10", "few"),
+        help=f"species group whose accuracy may not fall against the baseline "
+             f"(default {d.rare_group})")
+    add("--max-rare-accuracy-drop", type=float,
+        help=f"largest absolute fall of the rare group's accuracy against the latest blessed "
+             f"model that still blesses (default {d.max_rare_accuracy_drop}; 1 turns it off)")
+    add("--max-macro-f1-drop", type=float,
+        help=f"largest absolute fall of macro-F1 against the latest blessed model that still "
+             f"blesses (default {d.max_macro_f1_drop}; 1 turns it off)")
     add("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="recompute every component instead of reusing unchanged outputs")
     add("--beam-arg", dest="beam_args", action="append", metavar="ARG",
@@ -86,9 +95,12 @@ def print_summary(config: PipelineConfig, seconds: float) -> None:
         print(f"Model NOT pushed (blessed: {outputs['blessed']}); the serving directory "
               f"{config.serving_model_dir} keeps its previous versions")
     if outputs["evaluation"]:
-        from pipeline import metrics_table
-        print(f"Evaluation: {outputs['evaluation']}\n")
-        print(metrics_table.format_group_table(metrics_table.load(outputs["evaluation"])))
+        # The report (pipeline/report.py): files under config.report_dir, Table II here.
+        from pipeline import report, report_cli
+        print(f"Evaluation: {outputs['evaluation']}")
+        data = report_cli.write_report(config)
+        print("\n" + report.console_table(data))
+        print("\n".join(report.validation_lines(data)))
 
 
 def run_command(args) -> int:
@@ -105,7 +117,13 @@ def run_command(args) -> int:
         logging.exception("pipeline failed")
         print(f"\nerror: pipeline {config.pipeline_name!r} failed: {err}", file=sys.stderr)
         return 1
-    print_summary(config, time.time() - started)
+    try:
+        print_summary(config, time.time() - started)
+    except Exception as err:  # the model is pushed (or not) already; say the report failed
+        logging.exception("report failed")
+        print(f"\nerror: pipeline {config.pipeline_name!r} ran, but its report failed: {err}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
