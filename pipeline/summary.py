@@ -16,13 +16,17 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def latest_artifact(store, pipeline_name: str, type_name: str) -> Optional[metadata_store_pb2.Artifact]:
+def latest_artifact(store, pipeline_name: str, type_name: str,
+                    uri_prefix: str = "") -> Optional[metadata_store_pb2.Artifact]:
+    """The newest LIVE artifact of a type in the pipeline; uri_prefix picks one component's
+    outputs (<pipeline_root>/<component id>/) where several components make the type."""
     contexts = [c for c in store.get_contexts_by_type("pipeline") if c.name == pipeline_name]
     if not contexts:
         return None
     in_pipeline = {a.id for a in store.get_artifacts_by_context(contexts[0].id)}
     live = [a for a in store.get_artifacts_by_type(type_name)
-            if a.id in in_pipeline and a.state == metadata_store_pb2.Artifact.LIVE]
+            if a.id in in_pipeline and a.state == metadata_store_pb2.Artifact.LIVE
+            and a.uri.startswith(uri_prefix)]
     return max(live, key=lambda a: a.id, default=None)
 
 

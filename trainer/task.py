@@ -8,7 +8,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from trainer import distribute, export, losses
+from trainer import distribute, export, head_only, losses
 from trainer.model import build_model
 from trainer.preprocessing import LABEL_ID_KEY, PIXELS_KEY, SPECIES_COUNTS, SPECIES_VOCAB
 
@@ -82,9 +82,19 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
                       loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
     epochs = int(config["epochs"])
-    model.fit(train, epochs=epochs, validation_data=evaluation, validation_freq=epochs,
-              callbacks=[tf.keras.callbacks.TensorBoard(
-                  log_dir=os.path.join(fn_args.model_run_dir, "logs"))], verbose=2)
+    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))]
+    if config["backbone"] == "frozen" and config.get("feature_cache_dir"):
+        # A sweep's fast mode: the frozen backbone's features are computed once for all
+        # configurations; only the head trains (no augmentation: features are fixed).
+        plain_train = make_dataset(fn_args.train_files, training=False, augmentation=False,
+                                   **common)
+        head_only.fit_head(model, plain_train, evaluation, config["feature_cache_dir"],
+                           head_only.cache_key(fn_args.transform_output, config), epochs=epochs,
+                           batch_size=int(config["batch_size"]), seed=seed,
+                           callbacks=callbacks, verbose=2)
+    else:
+        model.fit(train, epochs=epochs, validation_data=evaluation, validation_freq=epochs,
+                  callbacks=callbacks, verbose=2)
 
     module = export.ServingModule(model, tft_output, posthoc_tau=float(config["posthoc_tau"]),
                                   class_counts=counts)
