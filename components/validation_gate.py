@@ -2,11 +2,19 @@
 
 ExampleValidator records anomalies but lets the pipeline go on; this component reads them
 (and ingestion's report) and fails with a message that names each problem.
-"""
-import os
-from typing import List
 
-from tfx.dsl.component.experimental.annotations import InputArtifact
+Two checks are policies (`on_leakage`, `on_drift`: "fail" or "warn"):
+  * leakage: the same image (sha256 of the file) in train and in eval/valid. Fails by default.
+  * drift: DistributionValidator's comparison of the eval split's species distribution with
+    train's (L-infinity distance over a threshold). Warns by default: the paper's test split is
+    balanced (20-60 a species) while train is long-tailed, so eval differs from train by design.
+Warnings are logged and do not stop the run.
+"""
+import logging
+import os
+from typing import List, Tuple
+
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
@@ -20,17 +28,25 @@ class DataNotValidError(RuntimeError):
     pass
 
 
-def read_anomalies(anomalies_artifact) -> List[str]:
-    """One line per anomaly: split, feature and TFDV's description."""
+POLICIES = ("fail", "warn")
+
+
+def read_anomalies(anomalies_artifact, prefix: str = "Split") -> List[str]:
+    """One line per anomaly: split, feature and TFDV's description. `prefix`: "Split" for
+    ExampleValidator's output, "SplitPair" for DistributionValidator's (split "eval_train")."""
     problems = []
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
-        path = os.path.join(anomalies_artifact.uri, f"Split-{split}", "SchemaDiff.pb")
+        path = os.path.join(anomalies_artifact.uri, f"{prefix}-{split}", "SchemaDiff.pb")
         anomalies = anomalies_pb2.Anomalies()
         with fileio.open(path, "rb") as handle:
             anomalies.ParseFromString(handle.read())
         for feature, info in sorted(anomalies.anomaly_info.items()):
-            problems.append(f"split {split!r}, feature {feature!r}: "
-                            f"{info.short_description}: {info.description}")
+            # DistributionValidator leaves the summary empty and says it in the reasons.
+            described = ([(info.short_description, info.description)] if info.description
+                         else [(r.short_description, r.description) for r in info.reason])
+            for short, description in described:
+                problems.append(f"split {split!r}, feature {feature!r}: "
+                                f"{short}: {description}")
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
             problems.append(f"split {split!r}: {info.short_description}: {info.description}")
@@ -51,10 +67,45 @@ def check_ingest_summary(summary) -> List[str]:
     return problems
 
 
+def leakage_lines(summary) -> List[str]:
+    """One line per image found in more than one split, naming its files."""
+    return [f"the same image (sha256 {group['sha256'][:12]}...) is in splits "
+            f"{', '.join(repr(s) for s in group['splits'])}: {', '.join(group['files'])}"
+            for group in summary.get("leakage", [])]
+
+
+def evaluate(anomalies: List[str], summary, drift: List[str], on_leakage: str = "fail",
+             on_drift: str = "warn") -> Tuple[List[str], List[str]]:
+    """(problems that stop the run, warnings) from everything the gate reads."""
+    for name, value in (("on_leakage", on_leakage), ("on_drift", on_drift)):
+        if value not in POLICIES:
+            raise ValueError(f"{name} must be one of {POLICIES}, got {value!r}")
+    problems = anomalies + check_ingest_summary(summary)
+    warnings = list(summary.get("warnings", []))
+    leaks = leakage_lines(summary)
+    if leaks:
+        leaks = [f"train/test leakage: {line}" for line in leaks]
+        if on_leakage == "fail":
+            problems += leaks + ["remove the copies from one split (ingest_report "
+                                 "duplicates.csv), or run with --on-leakage warn"]
+        else:
+            warnings += leaks
+    drift = [f"species distribution drift (eval against train): {line}" for line in drift]
+    (problems if on_drift == "fail" else warnings).extend(drift)
+    return problems, warnings
+
+
 @component
 def ValidationGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
-                   ingest_report: InputArtifact[IngestReport]) -> None:
-    problems = read_anomalies(anomalies) + check_ingest_summary(ingest.load_summary(ingest_report.uri))
+                   ingest_report: InputArtifact[IngestReport],
+                   drift_anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+                   on_leakage: Parameter[str] = "fail",
+                   on_drift: Parameter[str] = "warn") -> None:
+    problems, warnings = evaluate(
+        read_anomalies(anomalies), ingest.load_summary(ingest_report.uri),
+        read_anomalies(drift_anomalies, prefix="SplitPair"), on_leakage, on_drift)
+    for warning in warnings:
+        logging.warning("validation warning: %s", warning)
     if problems:
         raise DataNotValidError("the data failed validation; fix the data or the schema "
                                 "(schema/schema.pbtxt) and run again:\n  - "

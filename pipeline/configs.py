@@ -44,6 +44,14 @@ class PipelineConfig:
     max_rare_accuracy_drop: Optional[float] = 0.02
     max_macro_f1_drop: Optional[float] = 0.02
 
+    # Data checks before Transform (components/validation_gate.py): "fail" stops the run,
+    # "warn" logs and goes on. Leakage: the same image (sha256) in train and eval. Drift: the
+    # L-infinity distance between eval's and train's species shares over max_species_drift
+    # (warn by default: the paper's test split is balanced by design, train is not).
+    on_leakage: str = "fail"
+    on_drift: str = "warn"
+    max_species_drift: float = 0.1
+
     # Beam's DirectRunner over all local cores; other runners via beam_args. setup_file ships
     # this project to remote workers; it also stops TFX from building a tfx sdist per component.
     beam_args: List[str] = dataclasses.field(default_factory=lambda: [
@@ -87,6 +95,40 @@ class PipelineConfig:
 # hence the larger learning rate and a floor of 3x chance (20 species): from scratch on 1,811
 # images MobileNetV2 reaches only ~0.3-0.4 accuracy in this budget (README, "Results").
 DEMO_OVERRIDES = dict(image_size=64, epochs=15, learning_rate=1e-3, min_accuracy=0.15)
+
+
+def check_paths(config: PipelineConfig) -> None:
+    """Raises ValueError naming the first path in `config` that cannot work: a data root that
+    is missing or not a folder, a missing CSV index or schema file, an output folder inside the
+    data root (its files would sit among the images). Remote (`scheme://`) paths are left to
+    the runner."""
+    def local(path):
+        return "://" not in path
+
+    def inside(child, parent):
+        child, parent = os.path.realpath(child), os.path.realpath(parent)
+        return os.path.commonpath([child, parent]) == parent
+
+    if local(config.data_root):
+        if not os.path.exists(config.data_root):
+            raise ValueError(f"data root {config.data_root!r} does not exist")
+        if not os.path.isdir(config.data_root):
+            raise ValueError(f"data root {config.data_root!r} is not a folder")
+        if config.csv_index and not os.path.isfile(os.path.join(config.data_root,
+                                                                config.csv_index)):
+            raise ValueError(f"CSV index {config.csv_index!r} is not a file in the data root "
+                             f"{config.data_root!r}")
+        if local(config.output_dir) and inside(config.output_dir, config.data_root):
+            raise ValueError(f"output folder {config.output_dir!r} is inside the data root "
+                             f"{config.data_root!r}: choose one outside it")
+    if local(config.schema_path) and not os.path.isfile(config.schema_path):
+        raise ValueError(f"schema file {config.schema_path!r} does not exist")
+    if local(config.output_dir) and os.path.exists(config.output_dir) and not os.path.isdir(
+            config.output_dir):
+        raise ValueError(f"output folder {config.output_dir!r} is a file")
+    for name, value in (("on_leakage", config.on_leakage), ("on_drift", config.on_drift)):
+        if value not in ("fail", "warn"):
+            raise ValueError(f"{name} must be 'fail' or 'warn', got {value!r}")
 
 
 def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:

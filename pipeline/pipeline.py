@@ -5,6 +5,8 @@ ingest -> statistics -> schema -> validate (gate) -> transform -> train -> evalu
 from typing import List, Optional
 
 from tfx import v1 as tfx
+from tfx.components import DistributionValidator
+from tfx.proto import distribution_validator_pb2
 
 from components.image_example_gen.component import ImageExampleGen
 from components.validation_gate import ValidationGate
@@ -15,6 +17,14 @@ PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 
 
+def species_drift_config(threshold: float):
+    config = distribution_validator_pb2.DistributionValidatorConfig()
+    feature = config.default_slice_config.feature.add()
+    feature.path.step.append("species")
+    feature.distribution_comparator.infinity_norm.threshold = threshold
+    return config
+
+
 def create_components(config: PipelineConfig,
                       input_fingerprint: Optional[str] = None) -> List:
     example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
@@ -23,8 +33,17 @@ def create_components(config: PipelineConfig,
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    # Drift of the species distribution, eval against train (L-infinity over the species'
+    # shares); the gate warns or fails on it as config.on_drift says.
+    drift_validator = DistributionValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=statistics_gen.outputs["statistics"],
+        include_split_pairs=[("eval", "train")],
+        config=species_drift_config(config.max_species_drift)).with_id("species_drift")
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"],
-                                     ingest_report=example_gen.outputs["ingest_report"])
+                                     ingest_report=example_gen.outputs["ingest_report"],
+                                     drift_anomalies=drift_validator.outputs["anomalies"],
+                                     on_leakage=config.on_leakage, on_drift=config.on_drift)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
@@ -59,7 +78,8 @@ def create_components(config: PipelineConfig,
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
 
-    return [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+    return [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
+            validation_gate,
             transform, trainer, baseline_resolver, evaluator, pusher]
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, make_config
+from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, check_paths, make_config
 
 LOSS_CHOICES = ("cross_entropy", "sigmoid_focal", "softmax_focal", "class_balanced_focal",
                 "logit_adjusted")
@@ -48,6 +48,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-macro-f1-drop", type=float,
         help=f"largest absolute fall of macro-F1 against the latest blessed model that still "
              f"blesses (default {d.max_macro_f1_drop}; 1 turns it off)")
+    add("--on-leakage", choices=("fail", "warn"),
+        help=f"the same image (sha256) in train and test: stop the run or only warn "
+             f"(default {d.on_leakage})")
+    add("--on-drift", choices=("fail", "warn"),
+        help=f"test's species distribution far from train's: stop the run or only warn "
+             f"(default {d.on_drift})")
+    add("--max-species-drift", type=float,
+        help=f"largest L-infinity distance between test's and train's species shares that is "
+             f"not drift (default {d.max_species_drift})")
     add("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="recompute every component instead of reusing unchanged outputs")
     add("--beam-arg", dest="beam_args", action="append", metavar="ARG",
@@ -62,6 +71,8 @@ def config_from_args(args, demo: bool = False) -> PipelineConfig:
     config.output_dir = os.path.abspath(config.output_dir)
     if "://" not in config.data_root:
         config.data_root = os.path.abspath(config.data_root)
+    if "://" not in config.schema_path:
+        config.schema_path = os.path.abspath(config.schema_path)
     return config
 
 
@@ -70,6 +81,7 @@ def run_pipeline(config: PipelineConfig) -> None:
     from components.image_example_gen import listing
     from pipeline.pipeline import create_pipeline
 
+    check_paths(config)
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
     fingerprint = listing.fingerprint(config.data_root, config.csv_index or None)
     # TFX's Beam executors parse sys.argv with absl flags; our own flags (e.g. -v, which absl
@@ -110,6 +122,11 @@ def run_command(args) -> int:
         print(f"Making the demo data in {config.data_root} ...")
         demo_data.generate(config.data_root, seed=0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        check_paths(config)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     started = time.time()
     try:
         run_pipeline(config)

@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
                        help="how long a batch waits for more requests (default: %(default)s)")
     serve.add_argument("--max-body-bytes", type=_positive(int), default=16 * 1024 * 1024,
                        help="largest request body accepted (default: %(default)s)")
+    serve.add_argument("--max-inflight", type=_positive(int), default=128,
+                       help="most predict requests under way at once; more get 503 "
+                            "(default: %(default)s)")
     serve.set_defaults(func=_serve)
 
     predict = subparsers.add_parser(
@@ -70,7 +73,8 @@ def _serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from serving.server import ServerConfig, serve  # imports TensorFlow
     config = ServerConfig(str(base.resolve()), args.model_name, args.poll_seconds,
-                          args.max_batch_size, args.batch_timeout_ms, args.max_body_bytes)
+                          args.max_batch_size, args.batch_timeout_ms, args.max_body_bytes,
+                          max_inflight=args.max_inflight)
     serve(config, host=args.host, port=args.port)
     return 0
 

@@ -1,12 +1,15 @@
 """Loading SavedModel versions from a TF Serving model base path (`<base>/<int>/saved_model.pb`)."""
+import io
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -90,9 +93,33 @@ class LoadedModel:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def check_images(values: np.ndarray) -> None:
-    """Rejects bytes that the model's own decoder (tf.io.decode_image) cannot decode."""
+# Largest image accepted, in pixels (ingestion's limit too): a small JPEG or PNG can declare
+# 12000x12000 pixels, which would cost the decoder ~0.4 GB and the resize ~1.7 GB per image.
+MAX_IMAGE_PIXELS = 25_000_000
+
+
+def _header_size(data: bytes, i: int):
+    """(width, height) from the image header (PIL decodes no pixel); None if PIL does not know
+    the format (TensorFlow's decoder then decides)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as err:
+        raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is too large ({err})") from None
+    except Exception:  # noqa: BLE001 - not an image PIL knows
+        return None
+
+
+def check_images(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Rejects bytes that the model's own decoder (tf.io.decode_image) cannot decode, and
+    images over `max_pixels` (read from the header, before anything is decoded)."""
     for i, data in enumerate(values.ravel()):
+        size = _header_size(data, i)
+        if size and size[0] * size[1] > max_pixels:
+            raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is {size[0]}x{size[1]} pixels, "
+                               f"over the limit of {max_pixels} pixels; send a smaller image")
         try:
             tf.io.decode_image(data, channels=3, expand_animations=False)
         except (tf.errors.OpError, ValueError) as err:

@@ -39,6 +39,10 @@ class ServerConfig:
     max_batch_size: int = 32           # rows per model call
     batch_timeout_ms: float = 5.0      # how long a batch waits for more requests
     max_body_bytes: int = 16 * 1024 * 1024
+    # Predict requests being read, checked, queued or run at once; more are answered 503 at
+    # once (as TF Serving answers UNAVAILABLE when its batching queue is full), so memory and
+    # queueing delay stay bounded under overload.
+    max_inflight: int = 128
 
 
 def _json(content, status: int = 200) -> Response:
@@ -56,6 +60,7 @@ class _Service:
         self.config = config
         self.registry = ModelRegistry(config.model_base_path)
         self.batcher: Optional[Batcher] = None
+        self.inflight = 0  # predict requests under way (one event loop: no lock needed)
 
     # -- lifecycle -------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -139,6 +144,17 @@ class _Service:
                 "metadata": {"signature_def": model.signature_metadata()}}
 
     async def _predict(self, model, request: Request) -> dict:
+        if self.inflight >= self.config.max_inflight:
+            raise rest.RequestError(f"server overloaded: {self.inflight} predict requests in "
+                                    f"flight (limit {self.config.max_inflight}); retry later",
+                                    503)
+        self.inflight += 1
+        try:
+            return await self._predict_one(model, request)
+        finally:
+            self.inflight -= 1
+
+    async def _predict_one(self, model, request: Request) -> dict:
         data = rest.parse_json_body(await self._read_body(request))
         signature = rest.signature_name_of(data)
         if signature not in model.input_specs:

@@ -260,10 +260,10 @@ def test_fingerprint_same_size_edit_within_one_second(tmp_path):
                          ids=["rgb_jpeg", "gray_jpeg", "rgba_png", "palette_png"])
 def test_check_image_ok(tmp_path, name, data):
     path = write(str(tmp_path), name, data)
-    status, (f, payload) = executor.check_image(image_file(path))
+    status, checked = executor.check_image(image_file(path))
     assert status == "ok"
-    assert payload == data  # the bytes as read from disk, not re-encoded
-    assert f.path == path
+    assert checked.data == data and not checked.note  # the bytes as read, not re-encoded
+    assert checked.file.path == path
 
 
 @pytest.mark.parametrize("name, data, reason", [
@@ -376,7 +376,8 @@ def check_outputs(examples, report, good, bad, splits):
     assert report.get_int_custom_property("files_read") == 12
     assert report.get_int_custom_property("examples_written") == 9
     assert report.get_int_custom_property("files_rejected") == 3
-    assert sorted(os.listdir(report.uri)) == ["rejected.csv", "summary.json"]  # _beam removed
+    assert sorted(os.listdir(report.uri)) == ["duplicates.csv", "notes.csv", "rejected.csv",
+                                              "summary.json"]  # _beam removed
 
     with open(os.path.join(report.uri, "rejected.csv"), newline="") as handle:
         rows = list(csv.reader(handle))

@@ -31,12 +31,13 @@ BEAM_EXPECTED = ["--runner=DataflowRunner", "--project=test-project", "--region=
 
 # In create_pipeline()'s order, which is a topological order of the DAG.
 COMPONENTS = ["ImageExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "ValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-              "Evaluator", "Pusher"]
+              "species_drift", "ValidationGate", "Transform", "Trainer",
+              "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 UPSTREAM = {  # each component's direct upstream steps
     "StatisticsGen": {"ImageExampleGen"},
     "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
-    "ValidationGate": {"ExampleValidator", "ImageExampleGen"},
+    "species_drift": {"StatisticsGen"},
+    "ValidationGate": {"ExampleValidator", "ImageExampleGen", "species_drift"},
     "Transform": {"ImageExampleGen", "ImportSchemaGen", "ValidationGate"},
     "Trainer": {"Transform", "ImportSchemaGen"},
     "Evaluator": {"ImageExampleGen", "Trainer", "latest_blessed_model_resolver"},

@@ -14,7 +14,9 @@ from components.image_example_gen import executor
 
 
 class IngestReport(types.Artifact):
-    """summary.json (counts per split and species, frequency groups) and rejected.csv."""
+    """summary.json (counts per split and species, frequency groups, leakage, warnings),
+    rejected.csv (each rejected file and why), notes.csv (files written re-encoded, and why),
+    duplicates.csv (files with identical content, within and across splits)."""
     TYPE_NAME = "rarespecies.IngestReport"
 
 
@@ -26,6 +28,9 @@ class ImageExampleGenSpec(types.ComponentSpec):
         # Digest of the input files (listing.fingerprint): part of the cache key, so a run on
         # changed data does not reuse an old ingestion.
         "input_fingerprint": ExecutionParameter(type=str, optional=True),
+        # Largest image written as is (pixels); larger JPEGs are downscaled, others rejected.
+        # 0 or absent: executor.MAX_PIXELS.
+        "max_pixels": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -39,10 +44,11 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, input_base: str, csv_index: Optional[str] = None,
-                 input_fingerprint: Optional[str] = None):
+                 input_fingerprint: Optional[str] = None, max_pixels: Optional[int] = None):
         super().__init__(spec=ImageExampleGenSpec(
             input_base=input_base,
             csv_index=csv_index or "",
             input_fingerprint=input_fingerprint or "",
+            max_pixels=max_pixels or 0,
             examples=types.Channel(type=standard_artifacts.Examples),
             ingest_report=types.Channel(type=IngestReport)))

@@ -50,6 +50,23 @@ def list_folder_layout(root: str) -> List[ImageFile]:
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
 
 
+def empty_species_folders(root: str) -> List[str]:
+    """`<split folder>/<Species>` folders (relative to root) holding no file at all: the species
+    is absent from that split, which ingestion reports as a warning."""
+    empty = []
+    for folder in SPLIT_FOLDERS:
+        split_dir = os.path.join(root, folder)
+        if not fileio.isdir(split_dir):
+            continue
+        for species in sorted(fileio.listdir(split_dir)):
+            species = species.rstrip("/")
+            species_dir = os.path.join(split_dir, species)
+            if fileio.isdir(species_dir) and not any(
+                    names for _, _, names in fileio.walk(species_dir)):
+                empty.append(f"{folder}/{species}")
+    return empty
+
+
 def list_csv_index(csv_path: str) -> List[ImageFile]:
     root = os.path.dirname(csv_path)
     files = []
