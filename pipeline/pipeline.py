@@ -2,7 +2,7 @@
 
 ingest -> statistics -> schema -> validate (gate) -> transform -> train -> evaluate -> push
 """
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from tfx import v1 as tfx
 from tfx.components import DistributionValidator
@@ -25,8 +25,9 @@ def species_drift_config(threshold: float):
     return config
 
 
-def create_components(config: PipelineConfig,
-                      input_fingerprint: Optional[str] = None) -> List:
+def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = None) -> Dict:
+    """ingest -> statistics -> schema -> validate -> transform, by name; shared by the run and
+    the sweep (pipeline/sweep.py), which trains several models on one Transform output."""
     example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
                                   input_fingerprint=input_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -51,14 +52,34 @@ def create_components(config: PipelineConfig,
         # Statistics of float image tensors are costly and say little; TFDV already ran above.
         disable_statistics=True)
     transform.add_upstream_node(validation_gate)  # no training on data that failed validation
+    return dict(example_gen=example_gen, statistics_gen=statistics_gen, schema_gen=schema_gen,
+                example_validator=example_validator, drift_validator=drift_validator,
+                validation_gate=validation_gate, transform=transform)
 
-    trainer = tfx.components.Trainer(
+
+def create_trainer(config: PipelineConfig, upstream: Dict, custom_config: Optional[dict] = None):
+    transform = upstream["transform"]
+    return tfx.components.Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        schema=upstream["schema_gen"].outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=config.trainer_config())
+        custom_config=custom_config or config.trainer_config())
+
+
+def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_model=None):
+    return tfx.components.Evaluator(
+        examples=upstream["example_gen"].outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline_model,
+        eval_config=make_eval_config(config.min_accuracy, config.max_rare_accuracy_drop,
+                                     config.max_macro_f1_drop, config.rare_group))
+
+
+def create_components(config: PipelineConfig,
+                      input_fingerprint: Optional[str] = None) -> List:
+    upstream = create_upstream(config, input_fingerprint)
+    trainer = create_trainer(config, upstream)
 
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -66,11 +87,7 @@ def create_components(config: PipelineConfig,
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
-        eval_config=make_eval_config(config.min_accuracy, config.max_rare_accuracy_drop,
-                                     config.max_macro_f1_drop, config.rare_group))
+    evaluator = create_evaluator(config, upstream, trainer, baseline_resolver.outputs["model"])
 
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -78,9 +95,7 @@ def create_components(config: PipelineConfig,
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
 
-    return [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
-            validation_gate,
-            transform, trainer, baseline_resolver, evaluator, pusher]
+    return [*upstream.values(), trainer, baseline_resolver, evaluator, pusher]
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,

@@ -76,10 +76,13 @@ def config_from_args(args, demo: bool = False) -> PipelineConfig:
     return config
 
 
-def run_pipeline(config: PipelineConfig) -> None:
+def run_pipeline(config: PipelineConfig, build=None) -> None:
+    """Runs with LocalDagRunner the pipeline that `build(config, metadata_connection_config,
+    input_fingerprint=...)` makes (default: pipeline.create_pipeline)."""
     from tfx import v1 as tfx
     from components.image_example_gen import listing
     from pipeline.pipeline import create_pipeline
+    build = build or create_pipeline
 
     check_paths(config)
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
@@ -88,7 +91,7 @@ def run_pipeline(config: PipelineConfig) -> None:
     # reads as --verbosity) must not reach them.
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(
+        tfx.orchestration.LocalDagRunner().run(build(
             config,
             tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
             input_fingerprint=fingerprint))
