@@ -29,8 +29,9 @@ class ImageFile:
     filename: str  # path relative to the dataset root, for tracing errors back
 
 
-def list_folder_layout(root: str) -> List[ImageFile]:
-    files = []
+def _species_folders(root: str):
+    """(split folder, TFX split, species, species folder) for each species folder under root;
+    a stray file beside the species folders has no label and is not one."""
     for folder, split in SPLIT_FOLDERS.items():
         split_dir = os.path.join(root, folder)
         if not fileio.isdir(split_dir):
@@ -38,12 +39,17 @@ def list_folder_layout(root: str) -> List[ImageFile]:
         for species in sorted(fileio.listdir(split_dir)):
             species = species.rstrip("/")
             species_dir = os.path.join(split_dir, species)
-            if not fileio.isdir(species_dir):
-                continue  # a stray file beside the species folders has no label
-            for dirpath, _, names in fileio.walk(species_dir):
-                for name in sorted(names):
-                    path = os.path.join(dirpath, name)
-                    files.append(ImageFile(split, species, path, os.path.relpath(path, root)))
+            if fileio.isdir(species_dir):
+                yield folder, split, species, species_dir
+
+
+def list_folder_layout(root: str) -> List[ImageFile]:
+    files = []
+    for _, split, species, species_dir in _species_folders(root):
+        for dirpath, _, names in fileio.walk(species_dir):
+            for name in sorted(names):
+                path = os.path.join(dirpath, name)
+                files.append(ImageFile(split, species, path, os.path.relpath(path, root)))
     if not any(f.split == "train" for f in files):
         raise ValueError(f"no train/<Species>/ images under {root!r}: expected a folder per "
                          "species under train/ and test/ (or pass the Kaggle CSV index)")
@@ -54,16 +60,9 @@ def empty_species_folders(root: str) -> List[str]:
     """`<split folder>/<Species>` folders (relative to root) holding no file at all: the species
     is absent from that split, which ingestion reports as a warning."""
     empty = []
-    for folder in SPLIT_FOLDERS:
-        split_dir = os.path.join(root, folder)
-        if not fileio.isdir(split_dir):
-            continue
-        for species in sorted(fileio.listdir(split_dir)):
-            species = species.rstrip("/")
-            species_dir = os.path.join(split_dir, species)
-            if fileio.isdir(species_dir) and not any(
-                    names for _, _, names in fileio.walk(species_dir)):
-                empty.append(f"{folder}/{species}")
+    for folder, _, species, species_dir in _species_folders(root):
+        if not any(names for _, _, names in fileio.walk(species_dir)):
+            empty.append(f"{folder}/{species}")
     return empty
 
 
