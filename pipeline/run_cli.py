@@ -6,7 +6,9 @@ import os
 import sys
 import time
 
-from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, check_paths, make_config
+from pipeline import beam
+from pipeline.configs import (DEMO_OVERRIDES, REPO_ROOT, PipelineConfig, check_paths,
+                              make_config)
 
 LOSS_CHOICES = ("cross_entropy", "sigmoid_focal", "softmax_focal", "class_balanced_focal",
                 "logit_adjusted")
@@ -127,6 +129,10 @@ def run_command(args) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         check_paths(config)
+        # The Beam-powered components on another runner (Dataflow, Flink, Spark) while this
+        # machine orchestrates; checked here so that a missing flag fails before the run.
+        config.beam_args = beam.pipeline_args(args.beam_runner, config.beam_args,
+                                              os.path.join(REPO_ROOT, "setup.py"))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -154,5 +160,9 @@ def add_parser(subparsers) -> None:
                      f"({', '.join(f'{k}={v}' for k, v in DEMO_OVERRIDES.items())})")
     for parser, is_demo in ((run, False), (demo, True)):
         add_config_arguments(parser)
+        parser.add_argument("--beam-runner", default="DirectRunner", choices=beam.RUNNERS,
+                            help="runner of the Beam-powered components (default DirectRunner); "
+                                 "others need their flags as --beam-arg, e.g. "
+                                 "--beam-arg=--project=...")
         parser.add_argument("-v", "--verbose", action="store_true", help="log every component")
         parser.set_defaults(func=run_command, demo=is_demo)
