@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import artifact_utils
 
-from components.image_example_gen import component, executor, listing
+from components.image_example_gen import executor, listing
+from tests.ingest_helpers import run_executor, write
 from pipeline.paper import TABLE_I_TRAIN_COUNTS
 
 
@@ -40,14 +41,6 @@ _buffer = io.BytesIO()
 Image.fromarray(np.random.RandomState(0).randint(0, 255, (64, 64, 3), dtype=np.uint8)).save(
     _buffer, "JPEG")
 TRUNCATED_JPEG = _buffer.getvalue()[: len(_buffer.getvalue()) // 2]
-
-
-def write(root, rel, data):
-    path = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data)
-    return path
 
 
 def image_file(path, split="train", species="Robin"):
@@ -303,18 +296,6 @@ def test_check_image_unreadable(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # the executor, end to end on a tiny dataset
-
-def run_executor(tmp_path, input_base, csv_index=""):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    report = component.IngestReport()
-    report.uri = str(tmp_path / "report")
-    os.makedirs(examples.uri)
-    os.makedirs(report.uri)
-    executor.Executor().Do(
-        {}, {executor.EXAMPLES_KEY: [examples], executor.REPORT_KEY: [report]},
-        {"input_base": input_base, "csv_index": csv_index, "input_fingerprint": ""})
-    return examples, report
 
 
 def read_examples(examples_uri, split):

@@ -15,34 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from tfx.types import standard_artifacts
 
-from components.image_example_gen import component, executor, listing
+from components.image_example_gen import executor, listing
+from tests.ingest_helpers import run_executor, write
 from tests.reliability import bad_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def write(root, rel, data: bytes) -> str:
-    path = os.path.join(str(root), rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data)
-    return path
-
-
-def run_executor(tmp_path, input_base, **exec_properties):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    report = component.IngestReport()
-    report.uri = str(tmp_path / "report")
-    os.makedirs(examples.uri)
-    os.makedirs(report.uri)
-    executor.Executor().Do(
-        {}, {executor.EXAMPLES_KEY: [examples], executor.REPORT_KEY: [report]},
-        dict({"input_base": str(input_base), "csv_index": "", "input_fingerprint": ""},
-             **exec_properties))
-    return examples, report
 
 
 def read_examples(examples_uri):
