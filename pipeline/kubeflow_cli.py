@@ -57,7 +57,7 @@ def _is_remote_or_absolute(path: str) -> bool:
 def kubeflow_config(args) -> PipelineConfig:
     """The PipelineConfig of `run`'s flags, with paths as the pipeline's pods see them."""
     for flag, value in (("--data-root", args.data_root), ("--pipeline-root", args.pipeline_root),
-                        ("--output-dir", args.output_dir)):
+                        ("--output-dir", args.output_dir), ("--schema", args.schema_path)):
         if value is not None and not _is_remote_or_absolute(value):
             raise CompileError(f"{flag} {value!r}: give a bucket URL (gs://..., s3://...) or an "
                                f"absolute path on a volume that the pods mount, not a path on "
@@ -76,15 +76,9 @@ def kubeflow_config(args) -> PipelineConfig:
     config.pipeline_root_override = args.pipeline_root or ""
     if args.schema_path is None:
         config.schema_path = IMAGE_SCHEMA_PATH
-    # A setup file (the image's) ships the project to Beam workers; without one, TFX would also
-    # build a TFX sdist in every Beam step.
     from pipeline import beam
-    if args.beam_args is None:  # the local defaults, re-aimed at a pod
-        beam_args = KUBEFLOW_DIRECT_ARGS + [f"--setup_file={IMAGE_SETUP_FILE}"]
-    else:
-        beam_args = list(args.beam_args)
-        if beam.flag_value(beam_args, "--setup_file") is None:
-            beam_args.append(f"--setup_file={IMAGE_SETUP_FILE}")
+    # The local defaults, re-aimed at a pod; pipeline_args adds the image's setup file.
+    beam_args = KUBEFLOW_DIRECT_ARGS if args.beam_args is None else list(args.beam_args)
     try:
         config.beam_args = beam.pipeline_args(args.beam_runner, beam_args, IMAGE_SETUP_FILE)
     except ValueError as err:

@@ -70,12 +70,18 @@ def config_from_args(args, demo: bool = False) -> PipelineConfig:
     overrides = {name: getattr(args, name, None) for name in names}
     config = make_config(overrides, demo=demo)
     # Absolute paths: TFX records them in ML Metadata and Beam workers resolve them elsewhere.
-    config.output_dir = os.path.abspath(config.output_dir)
-    if "://" not in config.data_root:
-        config.data_root = os.path.abspath(config.data_root)
-    if "://" not in config.schema_path:
-        config.schema_path = os.path.abspath(config.schema_path)
+    for field in ("output_dir", "data_root", "schema_path"):
+        if "://" not in getattr(config, field):
+            setattr(config, field, os.path.abspath(getattr(config, field)))
     return config
+
+
+def ensure_demo_data(data_root: str) -> None:
+    """Makes the demo data in data_root unless a dataset is already there."""
+    if not os.path.isdir(os.path.join(data_root, "train")):
+        from pipeline import demo_data
+        print(f"Making the demo data in {data_root} ...")
+        demo_data.generate(data_root, seed=0)
 
 
 def run_pipeline(config: PipelineConfig, build=None) -> None:
@@ -122,12 +128,14 @@ def print_summary(config: PipelineConfig, seconds: float) -> None:
 
 def run_command(args) -> int:
     config = config_from_args(args, demo=args.demo)
-    if args.demo and not os.path.isdir(os.path.join(config.data_root, "train")):
-        from pipeline import demo_data
-        print(f"Making the demo data in {config.data_root} ...")
-        demo_data.generate(config.data_root, seed=0)
+    if args.demo:
+        ensure_demo_data(config.data_root)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
+        if "://" in config.output_dir:
+            raise ValueError(f"--output-dir {config.output_dir!r}: a local run keeps ML Metadata "
+                             "in a local SQLite file, so it needs a local folder (remote outputs "
+                             "are for `rarespecies compile`)")
         check_paths(config)
         # The Beam-powered components on another runner (Dataflow, Flink, Spark) while this
         # machine orchestrates; checked here so that a missing flag fails before the run.
