@@ -59,18 +59,20 @@ def without_flags(args: Sequence[str], drop) -> List[str]:
 
 
 def pipeline_args(runner: str, beam_args: Sequence[str], setup_file: str) -> List[str]:
-    """The Beam args the components get. DirectRunner: beam_args unchanged (a --runner among
-    them still wins, as before). Other runners: --runner first, then beam_args less the
-    --direct_* defaults, with --setup_file=setup_file when beam_args have none."""
+    """The Beam args the components get. DirectRunner: beam_args (a --runner among them still
+    wins, as before). Other runners: --runner first, then beam_args less the --direct_*
+    defaults. Either way with --setup_file=setup_file when beam_args have none: it ships the
+    project to remote workers, and without it TFX builds a TFX sdist in every Beam step."""
     if runner not in RUNNERS:
         raise ValueError(f"unknown Beam runner {runner!r}; choose one of {', '.join(RUNNERS)}")
     if runner == "DirectRunner":
-        return list(beam_args)
-    given = flag_value(beam_args, "--runner")
-    if given is not None and given != runner:
-        raise ValueError(f"--beam-runner {runner} conflicts with --beam-arg=--runner={given}")
-    args = [f"--runner={runner}"] + without_flags(
-        beam_args, lambda name: name.startswith("--direct_") or name == "--runner")
+        args = list(beam_args)
+    else:
+        given = flag_value(beam_args, "--runner")
+        if given is not None and given != runner:
+            raise ValueError(f"--beam-runner {runner} conflicts with --beam-arg=--runner={given}")
+        args = [f"--runner={runner}"] + without_flags(
+            beam_args, lambda name: name.startswith("--direct_") or name == "--runner")
     if "--setup_file" not in flag_names(args):
         args.append(f"--setup_file={setup_file}")
     names = set(flag_names(args))
