@@ -40,7 +40,7 @@ def find_kaggle_images(kaggle_root: str, csv_index: Optional[str] = None) -> Dic
     images: Dict[str, List[str]] = {}
     for f in files:
         name = PAPER_BY_KEY.get(_key(f.species))
-        if name and not os.path.basename(f.path).startswith("."):
+        if name and not listing.is_hidden(f.filename):
             images.setdefault(name, []).append(f.path)
     return {name: sorted(paths) for name, paths in images.items()}
 

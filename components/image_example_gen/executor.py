@@ -136,7 +136,7 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_PIXELS):
     written here decodes there too. The size comes from the header first: no image over
     `max_pixels` is decoded in full.
     """
-    if any(part.startswith(".") for part in image_file.filename.replace("\\", "/").split("/")):
+    if listing.is_hidden(image_file.filename):
         # .DS_Store, .thumbnails/...: listed and accounted for, never taken as an image.
         return "rejected", (image_file, "hidden file or folder")
     try:
@@ -223,7 +223,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         work_dir = os.path.join(report.uri, "_beam")
         max_pixels = int(exec_properties.get("max_pixels") or MAX_PIXELS)
         empty_folders = ([] if exec_properties.get("csv_index") else
-                         listing.empty_species_folders(exec_properties["input_base"]))
+                         listing.empty_species_folders(exec_properties["input_base"], files))
 
         with self._make_beam_pipeline() as pipeline:
             routed = (pipeline

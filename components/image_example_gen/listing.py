@@ -29,6 +29,12 @@ class ImageFile:
     filename: str  # path relative to the dataset root, for tracing errors back
 
 
+def is_hidden(filename: str) -> bool:
+    """A file or folder whose name starts with a dot anywhere in its relative path
+    (.DS_Store, .thumbnails/...): listed and accounted for, never taken as an image."""
+    return any(part.startswith(".") for part in filename.replace("\\", "/").split("/"))
+
+
 def _species_folders(root: str):
     """(split folder, TFX split, species, species folder) for each species folder under root;
     a stray file beside the species folders has no label and is not one."""
@@ -56,14 +62,12 @@ def list_folder_layout(root: str) -> List[ImageFile]:
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
 
 
-def empty_species_folders(root: str) -> List[str]:
-    """`<split folder>/<Species>` folders (relative to root) holding no file at all: the species
-    is absent from that split, which ingestion reports as a warning."""
-    empty = []
-    for folder, _, species, species_dir in _species_folders(root):
-        if not any(names for _, _, names in fileio.walk(species_dir)):
-            empty.append(f"{folder}/{species}")
-    return empty
+def empty_species_folders(root: str, files: List[ImageFile]) -> List[str]:
+    """`<split folder>/<Species>` folders (relative to root) in which the listing `files` found
+    no file: the species is absent from that split, which ingestion reports as a warning."""
+    listed = {(f.split, f.species) for f in files}
+    return [f"{folder}/{species}" for folder, split, species, _ in _species_folders(root)
+            if (split, species) not in listed]
 
 
 def list_csv_index(csv_path: str) -> List[ImageFile]:
