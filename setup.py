@@ -8,8 +8,9 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "trainer", "trainer.*", "serving", "serving.*"]),
-    # The lock (requirements.lock) pins everything; these are only the direct imports.
-    install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "pillow", "matplotlib",
-                      "scikit-learn", "starlette", "uvicorn"],
+    # The lock (requirements.lock) pins everything; these are what the code imports directly
+    # (scikit-learn is for the tests only).
+    install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "kfp>=1.8.22,<2", "pillow",
+                      "matplotlib", "pyyaml", "requests", "starlette", "uvicorn"],
     entry_points={"console_scripts": ["rarespecies=pipeline.cli:main"]},
 )

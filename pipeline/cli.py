@@ -12,19 +12,16 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-# subcommand -> module providing add_parser(subparsers)
-SUBCOMMANDS = {
-    "demo-data": "pipeline.demo_data_cli",
-    "run": "pipeline.run_cli",
-    "demo": "pipeline.run_cli",
-    "sweep": "pipeline.sweep_cli",
-    "report": "pipeline.report_cli",
-    "compile": "pipeline.kubeflow_cli",
-    "submit": "pipeline.kubeflow_cli",
-    "serve": "serving.cli",
-    "predict": "serving.cli",
-    "prepare-paper-subset": "pipeline.paper_subset_cli",
-}
+# Modules providing add_parser(subparsers), in the order of the help text.
+SUBCOMMAND_MODULES = (
+    "pipeline.demo_data_cli",        # demo-data
+    "pipeline.run_cli",              # run, demo
+    "pipeline.sweep_cli",            # sweep
+    "pipeline.report_cli",           # report
+    "pipeline.kubeflow_cli",         # compile, submit
+    "serving.cli",                   # serve, predict
+    "pipeline.paper_subset_cli",     # prepare-paper-subset
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rarespecies",
         description="TFX pipeline that trains, evaluates and serves a wildlife species classifier.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in dict.fromkeys(SUBCOMMANDS.values()):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if not module_name.startswith(err.name or "?"):
-                raise  # a real import error inside the module
-            continue  # subcommand not built yet
-        module.add_parser(subparsers)
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
     return parser
 
 

@@ -1,6 +1,8 @@
 """`rarespecies demo-data`: write the synthetic demo dataset (see pipeline.demo_data)."""
 import sys
 
+from pipeline.configs import PipelineConfig
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -9,7 +11,7 @@ def add_parser(subparsers):
         description="Write a synthetic image dataset with the paper's 20 species and Table I's "
                     "training counts (1,811 train, 677 test images) as "
                     "OUT/{train,test}/<Species Name>/<nnnn>.jpg. Same seed, same bytes.")
-    parser.add_argument("--out", default="out/data/demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=PipelineConfig().data_root, help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=224,
                         help="image width and height in pixels (default: %(default)s)")

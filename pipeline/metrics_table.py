@@ -59,16 +59,3 @@ def load(evaluation_uri: str, model_name: Optional[str] = None) -> Dict[str, Dic
             key = (int(entry.get("actualClassId", 0)), int(entry.get("predictedClassId", 0)))
             table["confusion_matrix"][key] = float(entry.get("numWeightedExamples", 0.0))
     return table
-
-
-def format_group_table(table: Dict[str, Dict]) -> str:
-    rows = [("overall", table["overall"])]
-    groups = table.get("frequency_group", {})
-    rows += [(g, groups[g]) for g in GROUP_ORDER if g in groups]
-    lines = [f"{'slice':<10} {'accuracy':>9} {'examples':>9}"]
-    for name, values in rows:
-        accuracy = values.get("accuracy")
-        count = values.get("example_count")
-        lines.append(f"{name:<10} {accuracy if accuracy is None else f'{accuracy:9.3f}':>9} "
-                     f"{'' if count is None else int(count):>9}")
-    return "\n".join(lines)

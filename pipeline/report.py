@@ -521,7 +521,6 @@ def _read_vocabulary(model_uri: str) -> List[str]:
 
 def _validation(evaluation_uri: str) -> Dict:
     import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # noqa: F401
     try:
         result = tfma.load_validation_result(evaluation_uri)
     except Exception:  # noqa: BLE001 - no validation file: say so in the report

@@ -3,11 +3,10 @@ and write Table II (out/reports/<pipeline_name>/table2.md, .csv, .png)."""
 import dataclasses
 import functools
 import logging
-import os
 import sys
 import time
 
-from pipeline.run_cli import add_config_arguments, config_from_args
+from pipeline.run_cli import add_config_arguments, config_from_args, ensure_demo_data
 
 
 def sweep_command(args) -> int:
@@ -24,9 +23,8 @@ def sweep_command(args) -> int:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
     config = config_from_args(args, demo=args.demo)
-    if args.demo and not os.path.isdir(os.path.join(config.data_root, "train")):
-        from pipeline import demo_data
-        demo_data.generate(config.data_root, seed=0)
+    if args.demo:
+        ensure_demo_data(config.data_root)
     # Its own pipeline (and metadata): a sweep's models are compared, never pushed, and must not
     # become the `run` pipeline's baseline. The table goes beside the run's reports.
     report_dir = config.report_dir
