@@ -42,7 +42,11 @@ def paper_variants() -> List[Variant]:
 
 
 def parse_variant(spec: str) -> Variant:
-    """'LOSS' or 'LOSS:name=value,...', e.g. 'class_balanced_focal:beta=0.999,gamma=1'."""
+    """A Table II label ('CE', 'a.25 g2', ...), 'LOSS' or 'LOSS:name=value,...', e.g.
+    'class_balanced_focal:beta=0.999,gamma=1'."""
+    paper = {variant.label: variant for variant in paper_variants()}
+    if spec in paper:
+        return paper[spec]
     loss, _, rest = spec.partition(":")
     params = []
     for item in filter(None, rest.split(",")):

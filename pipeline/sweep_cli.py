@@ -57,8 +57,9 @@ def add_parser(subparsers) -> None:
         "sweep", help="the paper's Table II: several losses, same data and initial weights")
     add_config_arguments(parser)
     parser.add_argument("--configs", nargs="+", metavar="SPEC",
-                        help="loss configurations instead of the paper's six, each LOSS or "
-                             "LOSS:name=value,... (e.g. sigmoid_focal:alpha=0.5,gamma=1)")
+                        help="loss configurations instead of the paper's six, each a Table II "
+                             "label ('CE', 'a.25 g2', ...), LOSS, or LOSS:name=value,... "
+                             "(e.g. sigmoid_focal:alpha=0.5,gamma=1)")
     parser.add_argument("--add-loss", action="append", metavar="SPEC",
                         help="a configuration added to the list, repeatable "
                              "(e.g. logit_adjusted:tau=1)")

@@ -23,6 +23,7 @@ def test_parse_variant():
     assert sweep.parse_variant("logit_adjusted") == sweep.Variant("logit_adjusted", "logit_adjusted")
     v = sweep.parse_variant("class_balanced_focal:beta=0.99,gamma=1")
     assert v.loss == "class_balanced_focal" and dict(v.params) == {"beta": 0.99, "gamma": 1.0}
+    assert sweep.parse_variant("a.25 g2") == sweep.paper_variants()[2]  # a Table II label
     with pytest.raises(ValueError, match="bad loss parameter 'lr=1'"):
         sweep.parse_variant("cross_entropy:lr=1")
 
