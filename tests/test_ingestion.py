@@ -225,23 +225,17 @@ def test_fingerprint(tmp_path):
     assert listing.fingerprint(root) != grown
 
 
-def test_fingerprint_same_size_edit_with_new_mtime(tmp_path):
+@pytest.mark.parametrize("first_ns, second_ns", [
+    (1_700_000_000_000_000_000, 1_700_000_002_000_000_000),  # seconds apart
+    (1_700_000_000_100_000_000, 1_700_000_000_600_000_000),  # within one second
+], ids=["new_mtime", "within_one_second"])
+def test_fingerprint_same_size_edit(tmp_path, first_ns, second_ns):
     root = str(tmp_path)
     a = write(root, "train/Robin/a.jpg", b"aaaa")
-    os.utime(a, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    os.utime(a, ns=(first_ns, first_ns))
     before = listing.fingerprint(root)
     write(root, "train/Robin/a.jpg", b"bbbb")
-    os.utime(a, ns=(1_700_000_002_000_000_000, 1_700_000_002_000_000_000))
-    assert listing.fingerprint(root) != before
-
-
-def test_fingerprint_same_size_edit_within_one_second(tmp_path):
-    root = str(tmp_path)
-    a = write(root, "train/Robin/a.jpg", b"aaaa")
-    os.utime(a, ns=(1_700_000_000_100_000_000, 1_700_000_000_100_000_000))
-    before = listing.fingerprint(root)
-    write(root, "train/Robin/a.jpg", b"bbbb")
-    os.utime(a, ns=(1_700_000_000_600_000_000, 1_700_000_000_600_000_000))
+    os.utime(a, ns=(second_ns, second_ns))
     assert listing.fingerprint(root) != before
 
 
