@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from trainer import distribute, export, head_only, losses
+from trainer.augmentation import augment_dataset
 from trainer.model import build_model
 from trainer.preprocessing import LABEL_ID_KEY, PIXELS_KEY, SPECIES_COUNTS, SPECIES_VOCAB
 
@@ -26,15 +27,6 @@ def species_and_counts(tft_output: tft.TFTransformOutput):
     return names, [counts[name] for name in names]
 
 
-def augment(pixels, seed):
-    """Training-only: a random horizontal flip and a random crop of ~90% of each side."""
-    size = pixels.shape[0]
-    crop = max(1, round(size * 0.9))
-    pixels = tf.image.stateless_random_flip_left_right(pixels, seed)
-    pixels = tf.image.stateless_random_crop(pixels, [crop, crop, 3], seed + 1)
-    return tf.image.resize(pixels, [size, size])
-
-
 def make_dataset(files: List[str], data_accessor, tft_output, num_classes: int,
                  batch_size: int, training: bool, seed: int, augmentation: bool):
     dataset = data_accessor.tf_dataset_factory(
@@ -48,12 +40,7 @@ def make_dataset(files: List[str], data_accessor, tft_output, num_classes: int,
     if training:
         dataset = dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
         if augmentation:
-            # Stateless ops with seeds from a seeded stream: reproducible, yet different each
-            # epoch because the shuffled order pairs examples with other seeds.
-            seeds = tf.data.Dataset.random(seed=seed).batch(2)
-            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-                lambda xy, s: (augment(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+            dataset = augment_dataset(dataset, seed)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
