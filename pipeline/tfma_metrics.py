@@ -172,7 +172,9 @@ class _CalibrationBins(beam.CombineFn):
         predicted = int(np.argmax(predictions))
         confidence = float(predictions[predicted])
         # Bins [i/n, (i+1)/n), the last one closed: scikit-learn's calibration_curve binning.
-        index = min(max(int(confidence * self._num_bins), 0), self._num_bins - 1)
+        # A diverged model's NaN scores go to bin 0 and make the ECE NaN, not a crash.
+        index = min(max(int(confidence * self._num_bins), 0), self._num_bins - 1) \
+            if np.isfinite(confidence) else 0
         weight = float(weight)
         accumulator[0, index] += weight
         accumulator[1, index] += weight * confidence

@@ -204,3 +204,26 @@ def test_accuracy_floor_applies_to_the_overall_slice_only(raw_evaluation):
     assert min(v["accuracy"] for v in table["species"].values()) < floor
     result = tfma.load_validation_result(output)
     assert result.validation_ok, result
+
+
+def test_a_diverged_model_is_evaluated_and_not_blessed(tmp_path):
+    """NaN scores (a loss that diverged) must give an evaluation, with a NaN ECE and a failed
+    accuracy floor, not a crash: a sweep then reports the collapse and goes on."""
+    import pandas as pd
+    import tensorflow_model_analysis as tfma
+    from pipeline import evaluation, metrics_table
+
+    labels, probabilities = fake_predictions(n=60, seed=2)
+    probabilities[:] = np.nan
+    frame = pd.DataFrame({"species_id": labels, "probabilities": list(probabilities),
+                          "species": [f"species {y}" for y in labels],
+                          "frequency_group": [GROUPS[y] for y in labels]})
+    eval_config = evaluation.make_eval_config(
+        0.5, max_rare_accuracy_drop=None, max_macro_f1_drop=None,
+        model_spec=dict(label_key="species_id", prediction_key="probabilities"))
+    tfma.analyze_raw_data(frame, eval_config, output_path=str(tmp_path))
+    overall = metrics_table.load(str(tmp_path))["overall"]
+    assert overall["example_count"] == len(labels)
+    assert overall["accuracy"] < 0.5
+    assert np.isnan(overall["calibration_error"])
+    assert not tfma.load_validation_result(str(tmp_path)).validation_ok
