@@ -16,8 +16,6 @@ import collections
 import concurrent.futures
 import io
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +28,8 @@ import requests
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as `python benchmarks/serving_load.py`
+from serving import process  # noqa: E402
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -163,36 +163,8 @@ def run_load(url: str, model: str = "rarespecies", requests_total: int = 2000,
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(base: Path, log_path: Path, *extra: str):
-    port = free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path",
-                             str(base), "--host", "127.0.0.1", "--port", str(port), *extra],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/v1/models/rarespecies", timeout=2).ok:
-                return proc, url
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("server not ready in 300 s")
-
-
 def build_stand_in(base: Path) -> None:
     """Version 1 of a small model with the pipeline's serving contract (tests/test_serving.py)."""
-    sys.path.insert(0, str(REPO))
     from tests.test_serving import build_stand_in as build
     build(base / "1", ["Snowy Owl", "Puffin", "Razorbill", "Araripe Manakin"], seed=1)
 
@@ -220,16 +192,17 @@ def main(argv=None) -> int:
             base = Path(args.model_base_path or Path(tmp.name) / "models")
             if args.stand_in:
                 build_stand_in(base)
-            proc, url = start_server(base, Path(tmp.name) / "server.log",
-                                     "--max-body-bytes", str(args.body_limit))
+            log_path = Path(tmp.name) / "server.log"
+            proc, url = process.start_serve(base, log_path, "--max-body-bytes",
+                                            str(args.body_limit))
+            process.wait_ready(url, proc, log_path, timeout=300, model=args.model)
         results = run_load(url, args.model, args.requests, args.concurrency, args.bad_every,
                            args.body_limit)
         alive = proc is None or proc.poll() is None
         results["server_alive_after"] = alive
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(15)
+            process.stop(proc)
         tmp.cleanup()
     print(json.dumps(results, indent=2))
     if args.json:

@@ -1,60 +1,16 @@
-"""Helpers shared by the tests that start a `rarespecies serve` process."""
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
+"""Helpers shared by the tests that start a `rarespecies serve` process (serving/process.py,
+with a failed start-up reported as a test failure)."""
 import pytest
-import requests
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import process
+from serving.process import REPO, free_port, start_serve, stop  # noqa: F401 (re-exported)
+
 MODEL = "rarespecies"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_serve(base, log_path: Path, *extra_args: str, port: int = None):
-    """Starts `rarespecies serve` on 127.0.0.1 for the model base path `base`; returns
-    (process, url). Output goes to `log_path`. Stop it with `stop()`."""
-    port = port or free_port()
-    script = Path(sys.executable).with_name("rarespecies")  # the installed console script
-    command = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m",
-                                                                 "pipeline.cli"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            command + ["serve", "--model-base-path", str(base), "--host", "127.0.0.1",
-                       "--port", str(port), *extra_args],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(url: str, proc, log_path: Path, version: str = None, timeout: float = 120,
+def wait_ready(url: str, proc, log_path, version: str = None, timeout: float = 120,
                model: str = MODEL):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
-        try:
-            r = requests.get(f"{url}/v1/models/{model}", timeout=2)
-            if r.ok and (version is None or
-                         r.json()["model_version_status"][0]["version"] == version):
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"server not ready in {timeout} s:\n{log_path.read_text()[-3000:]}")
-
-
-def stop(proc) -> None:
-    proc.terminate()
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        process.wait_ready(url, proc, log_path, version=version, timeout=timeout, model=model)
+    except RuntimeError as err:
+        pytest.fail(str(err))
