@@ -44,6 +44,9 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--max-inflight", type=_positive(int), default=128,
                        help="most predict requests under way at once; more get 503 "
                             "(default: %(default)s)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request (off by default, as in TF Serving: a line per "
+                            "request costs throughput)")
     serve.set_defaults(func=_serve)
 
     predict = subparsers.add_parser(
@@ -75,7 +78,7 @@ def _serve(args) -> int:
     config = ServerConfig(str(base.resolve()), args.model_name, args.poll_seconds,
                           args.max_batch_size, args.batch_timeout_ms, args.max_body_bytes,
                           max_inflight=args.max_inflight)
-    serve(config, host=args.host, port=args.port)
+    serve(config, host=args.host, port=args.port, access_log=args.access_log)
     return 0
 
 

@@ -112,14 +112,20 @@ def _header_size(data: bytes, i: int):
         return None
 
 
-def check_images(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
-    """Rejects bytes that the model's own decoder (tf.io.decode_image) cannot decode, and
-    images over `max_pixels` (read from the header, before anything is decoded)."""
+def check_image_sizes(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Rejects images over `max_pixels`, read from their headers (nothing is decoded)."""
     for i, data in enumerate(values.ravel()):
         size = _header_size(data, i)
         if size and size[0] * size[1] > max_pixels:
             raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is {size[0]}x{size[1]} pixels, "
                                f"over the limit of {max_pixels} pixels; send a smaller image")
+
+
+def check_images(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """check_image_sizes, then rejects bytes that the model's own decoder
+    (tf.io.decode_image) cannot decode, naming the instance."""
+    check_image_sizes(values, max_pixels)
+    for i, data in enumerate(values.ravel()):
         try:
             tf.io.decode_image(data, channels=3, expand_animations=False)
         except (tf.errors.OpError, ValueError) as err:

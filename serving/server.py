@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from serving import rest
 from serving.batching import Batcher
-from serving.models import IMAGE_INPUT, ModelRegistry, check_images
+from serving.models import IMAGE_INPUT, ModelRegistry, check_image_sizes, check_images
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +161,19 @@ class _Service:
             raise rest.RequestError(f"Serving signature name: \"{signature}\" not found in "
                                     f"signature def (have: {', '.join(model.input_specs)})")
         parsed = rest.parse_predict(data, model.input_specs[signature])
-        if IMAGE_INPUT in parsed.inputs:
-            # Checked per request, before batching, so a bad image fails only its request.
-            await asyncio.get_running_loop().run_in_executor(
-                None, check_images, parsed.inputs[IMAGE_INPUT])
-        outputs = await self.batcher.submit((model, signature), parsed.inputs, parsed.rows)
+        images = parsed.inputs.get(IMAGE_INPUT)
+        if images is not None:
+            # Only the headers before batching (a decompression bomb never reaches the model):
+            # decoding every image here as well as in the model cost a second decode.
+            check_image_sizes(images)
+        try:
+            outputs = await self.batcher.submit((model, signature), parsed.inputs, parsed.rows)
+        except tf.errors.InvalidArgumentError:
+            # The batcher has rerun this request alone, so the fault is in it. Decoding it
+            # again names the instance that is not an image; otherwise TF's own message.
+            if images is not None:
+                await asyncio.get_running_loop().run_in_executor(None, check_images, images)
+            raise
         return rest.format_predict(outputs, parsed.row_format)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -202,7 +210,9 @@ def create_app(config: ServerConfig) -> Starlette:
 
 
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8501,
-          log_level: str = "info") -> None:
+          log_level: str = "info", access_log: bool = False) -> None:
     import uvicorn
+    # uvicorn picks httptools and uvloop (in the lock) over its pure-Python parser and loop.
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
+                access_log=access_log,
                 timeout_graceful_shutdown=5)
