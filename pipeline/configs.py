@@ -52,10 +52,12 @@ class PipelineConfig:
     on_drift: str = "warn"
     max_species_drift: float = 0.1
 
-    # Beam's DirectRunner over all local cores; other runners via beam_args. setup_file ships
-    # this project to remote workers; it also stops TFX from building a tfx sdist per component.
+    # Beam's DirectRunner in threads over all local cores; other runners via beam_args.
+    # Threads, not processes: each worker process imports TensorFlow again, which made the
+    # demo's Beam components 2-3x slower (benchmarks/README.md). setup_file ships this project
+    # to remote workers; it also stops TFX from building a tfx sdist per component.
     beam_args: List[str] = dataclasses.field(default_factory=lambda: [
-        "--direct_running_mode=multi_processing", "--direct_num_workers=0",
+        "--direct_running_mode=multi_threading", "--direct_num_workers=0",
         f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"])
     enable_cache: bool = True
 
