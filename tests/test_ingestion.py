@@ -422,3 +422,21 @@ def test_executor_csv_layout(tmp_path):
     summary = check_outputs(examples, report, good, bad, ["train", "eval", "valid"])
     assert summary["counts"]["eval"] == {"Araripe Manakin": 1, "Crow": 1}
     assert summary["counts"]["valid"] == {"Robin": 1}
+
+
+def test_records_lost_while_writing_fail_the_component(tmp_path):
+    """The report counts examples from its own sink; the examples on disk are counted too, so
+    a runner that drops records while writing them fails ingestion instead of shrinking the
+    test set silently."""
+    split_dir = tmp_path / "Split-eval"
+    split_dir.mkdir()
+    with tf.io.TFRecordWriter(str(split_dir / "data_tfrecord-00000-of-00001.gz"),
+                              options="GZIP") as writer:
+        for i in range(2):
+            writer.write(tf.train.Example().SerializeToString())
+    assert executor.count_records(str(split_dir)) == 2
+    executor.check_records_on_disk(str(tmp_path), {"eval": 2})
+    with pytest.raises(RuntimeError, match="split 'eval': 3 written, 2 on disk"):
+        executor.check_records_on_disk(str(tmp_path), {"eval": 3})
+    with pytest.raises(RuntimeError, match="split 'train': 1 written, 0 on disk"):
+        executor.check_records_on_disk(str(tmp_path), {"eval": 2, "train": 1})
