@@ -52,12 +52,13 @@ class PipelineConfig:
     on_drift: str = "warn"
     max_species_drift: float = 0.1
 
-    # Beam's DirectRunner in threads over all local cores; other runners via beam_args.
-    # Threads, not processes: each worker process imports TensorFlow again, which made the
-    # demo's Beam components 2-3x slower (benchmarks/README.md). setup_file ships this project
-    # to remote workers; it also stops TFX from building a tfx sdist per component.
+    # Beam's DirectRunner in this process, one worker; other runners via beam_args. Not
+    # multi_processing: each worker process imports TensorFlow again, which made the demo's
+    # Beam components 2-3x slower. Not multi_threading: it was as fast, but once wrote 674 of
+    # 677 eval examples (benchmarks/README.md). setup_file ships this project to remote
+    # workers; it also stops TFX from building a tfx sdist per component.
     beam_args: List[str] = dataclasses.field(default_factory=lambda: [
-        "--direct_running_mode=multi_threading", "--direct_num_workers=0",
+        "--direct_running_mode=in_memory", "--direct_num_workers=1",
         f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"])
     enable_cache: bool = True
 
