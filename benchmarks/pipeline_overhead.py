@@ -1,9 +1,9 @@
 """Figures a, e and f: what the pipeline costs on top of the work it does.
 
 For each data size (the demo data, and multiples of it), side by side in one run:
-  a. wall time of `rarespecies demo` (the `run` with demo settings) (from a cold cache, TF imports and report
-     included) against plain_keras.py, which trains the same model with the same loss,
-     augmentation and epochs on tf.data read straight from the folders;
+  a. wall time of `rarespecies demo` (a run with the demo settings, from a cold cache, TF
+     imports and the report included) against plain_keras.py, which trains the same model
+     with the same loss, augmentation and epochs on tf.data read straight from the folders;
   e. images/s of ImageExampleGen + Transform (their ML Metadata execution times) against
      plain_decode.py, which decodes and resizes the same files with tf.io in a loop;
   f. both at each size, to show how the cost grows.

@@ -72,8 +72,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # A diverged loss (e.g. focal gamma < 1, whose gradient is unbounded) stops training at
     # once: later epochs cannot recover NaN weights. The model is still exported and
     # evaluated, so a sweep reports the collapse as the paper did instead of stopping.
-    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
-                 tf.keras.callbacks.TerminateOnNaN()]
+    callbacks = [
+        tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
+        tf.keras.callbacks.TerminateOnNaN()]
     if config["backbone"] == "frozen" and config.get("feature_cache_dir"):
         # A sweep's fast mode: the frozen backbone's features are computed once for all
         # configurations; only the head trains (no augmentation: features are fixed).
