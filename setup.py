@@ -6,8 +6,9 @@ setup(
     version="0.1.0",
     description="TFX pipeline for wildlife species classification that keeps rare species in view",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "trainer", "trainer.*", "serving", "serving.*"]),
+    packages=find_packages(include=["schema", "components", "components.*", "trainer",
+                                    "pipeline", "pipeline.*", "serving"]),
+    package_data={"schema": ["schema.pbtxt"]},
     # The lock (requirements.lock) pins everything; these are what the code imports directly
     # (scikit-learn is for the tests only).
     install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "kfp>=1.8.22,<2", "pillow",

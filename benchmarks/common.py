@@ -39,7 +39,7 @@ def last_json_line(log_path: str) -> dict:
 def component_seconds(metadata_path: str) -> Dict[str, float]:
     """Wall seconds per component type (summed over executions, e.g. a sweep's Trainers),
     from each execution's creation to its last update in ML Metadata."""
-    from pipeline.summary import open_store
+    from pipeline.reports.mlmd import open_store
     store = open_store(metadata_path)
     types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
     totals: Dict[str, float] = {}
@@ -54,8 +54,8 @@ def component_seconds(metadata_path: str) -> Dict[str, float]:
 def demo_data(root: str, scale: int) -> dict:
     """The demo dataset with every species' train and test counts times `scale` (scale 1 is
     byte-identical to `rarespecies demo-data`), written once under root."""
-    from pipeline import demo_data as generator
-    from pipeline.paper import TABLE_I_TRAIN_COUNTS
+    from pipeline.data import demo_data as generator
+    from pipeline.data.paper import TABLE_I_TRAIN_COUNTS
     train = {name: n * scale for name, n in TABLE_I_TRAIN_COUNTS.items()}
     test = {name: n * scale for name, n in generator.DEFAULT_TEST_COUNTS.items()}
     if not os.path.isdir(os.path.join(root, "train")):

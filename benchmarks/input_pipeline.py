@@ -3,7 +3,7 @@ same shape (the compute bound), side by side in one process.
 
 Reads a finished pipeline run's Transform output (its ML Metadata) and trains the run's model
 three ways, timing every epoch:
-  trainer: the Trainer's own input pipeline (trainer.task.make_dataset: TFXIO over the
+  trainer: the Trainer's own input pipeline (trainer.data.make_dataset: TFXIO over the
            transformed examples, cache, shuffle, augmentation, prefetch);
   trainer_no_augment: the same without augmentation (what augmentation costs);
   in_memory: model.fit on a NumPy array of the same shape (no input pipeline at all).
@@ -41,7 +41,7 @@ class EpochTimes:
 def transform_outputs(run_dir: str, pipeline_name: str):
     """(transformed Examples artifact, transform graph uri) of the run's newest Transform."""
     from tfx.types import standard_artifacts
-    from pipeline.summary import latest_artifact, open_store
+    from pipeline.reports.mlmd import latest_artifact, open_store
     store = open_store(os.path.join(run_dir, "metadata", f"{pipeline_name}.sqlite"))
     prefix = os.path.join(os.path.abspath(run_dir), "pipelines", pipeline_name, "Transform")
     examples = latest_artifact(store, pipeline_name, "Examples", uri_prefix=prefix)
@@ -70,7 +70,7 @@ def main():
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils
     from tfx.utils import io_utils
-    from trainer import task
+    from trainer import data as task
     from trainer.losses import make_loss
     from trainer.model import build_model
 

@@ -25,7 +25,7 @@ import numpy as np
 import requests
 
 from common import REPO_ROOT, write_results
-from serving import process
+from tests.support import serving_process as process
 from serving.models import list_versions
 
 

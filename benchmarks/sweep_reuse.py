@@ -14,7 +14,7 @@ import shutil
 
 from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, run_timed,
                     write_results)
-from pipeline.paper import TABLE_II_COLUMNS
+from pipeline.data.paper import TABLE_II_COLUMNS
 
 
 def main():

@@ -1,71 +1,85 @@
-"""Every default of the pipeline, in one place. The CLI overrides fields; nothing else does."""
+"""Every setting of a pipeline run, in one place: `PipelineConfig` (with the Trainer's settings
+nested as a typed `TrainerConfig`) and the one builder, `make_config`.
+
+Each field's help text is its `rarespecies` flag's help too: pipeline/cli/flags.py generates
+the flags from these fields, so a setting is written once. `group` says which commands take
+the flag (compile takes the kubeflow group as well).
+"""
 import dataclasses
 import os
 from typing import List, Optional
 
+from pipeline.beam import RUNNERS as BEAM_RUNNERS
+from schema.features import DEFAULT_RARE_GROUP, RARE_GROUPS, SCHEMA_PATH, is_remote
+from trainer.hparams import TrainerConfig, option
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMA_PATH = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
+SETUP_FILE = os.path.join(REPO_ROOT, "setup.py")
+POLICIES = ("fail", "warn")
+
+# Beam's DirectRunner in this process, one worker; other runners via --beam-runner/--beam-arg.
+# Not multi_processing: each worker process imports TensorFlow again. Not multi_threading: it
+# once wrote fewer eval examples than it counted (benchmarks/README.md). setup_file ships this
+# project to remote workers and stops TFX building a TFX sdist per component.
+LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1",
+                   f"--setup_file={SETUP_FILE}")
 
 
 @dataclasses.dataclass
 class PipelineConfig:
-    pipeline_name: str = "rarespecies"
-    model_name: str = "rarespecies"
+    pipeline_name: str = option("rarespecies", "pipeline name (outputs, metadata, reports)")
+    model_name: str = option("rarespecies", "served model name")
     # Input: a folder per species under train/ and test/, or the Kaggle CSV index inside it.
-    data_root: str = "out/data/demo"
-    csv_index: str = ""
-    output_dir: str = "out"
-    schema_path: str = SCHEMA_PATH
+    data_root: str = option("out/data/demo", "folder with train/ and test/ (valid/ optional)")
+    csv_index: str = option("", "Kaggle CSV index (filepaths,labels,data set), relative to "
+                                "--data-root")
+    output_dir: str = option("out", "where everything is written")
+    schema_path: str = option(SCHEMA_PATH, "curated schema.pbtxt", flag="--schema",
+                              shown_default="schema/schema.pbtxt")
 
-    # Model and training: the paper's settings (Schneider's head on MobileNetV2, Adam 1e-4,
-    # batch 32, 224 px, 20 epochs) with the paper's loss.
-    image_size: int = 224
-    width: float = 1.0            # MobileNetV2 alpha (width multiplier)
-    weights: str = "none"         # none | imagenet | path to an .h5 file
-    backbone: str = "full"        # full (fine-tune everything) | frozen (train the head only)
-    loss: str = "sigmoid_focal"
-    alpha: float = 0.25
-    gamma: float = 2.0
-    beta: float = 0.999           # class_balanced_focal
-    tau: float = 1.0              # logit_adjusted
-    posthoc_tau: float = 0.0      # post-hoc logit adjustment in the exported model (0: off)
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    seed: int = 42
-    augment: bool = True
+    trainer: TrainerConfig = option(TrainerConfig, "", cli=False)
 
     # Blessing: a model is pushed only if its overall eval accuracy reaches this floor and,
     # against the latest blessed model (the baseline; none on a first run), the accuracy of
     # rare_group and the macro-F1 over species fall by at most these absolute amounts, so a
     # model that gains overall by giving up rare species is not pushed (None: no such check).
-    min_accuracy: float = 0.5
-    rare_group: str = "bottom_10"
-    max_rare_accuracy_drop: Optional[float] = 0.02
-    max_macro_f1_drop: Optional[float] = 0.02
+    min_accuracy: float = option(0.5, "blessing floor on eval accuracy")
+    rare_group: str = option(DEFAULT_RARE_GROUP, "species group whose accuracy may not fall "
+                                                 "against the baseline", choices=RARE_GROUPS)
+    max_rare_accuracy_drop: Optional[float] = option(
+        0.02, "largest absolute fall of the rare group's accuracy against the latest blessed "
+              "model that still blesses (1 turns it off)")
+    max_macro_f1_drop: Optional[float] = option(
+        0.02, "largest absolute fall of macro-F1 against the latest blessed model that still "
+              "blesses (1 turns it off)")
 
-    # Data checks before Transform (components/validation_gate.py): "fail" stops the run,
-    # "warn" logs and goes on. Leakage: the same image (sha256) in train and eval. Drift: the
-    # L-infinity distance between eval's and train's species shares over max_species_drift
-    # (warn by default: the paper's test split is balanced by design, train is not).
-    on_leakage: str = "fail"
-    on_drift: str = "warn"
-    max_species_drift: float = 0.1
+    # Data checks before Transform (components/validation_gate/): "fail" stops the run, "warn"
+    # logs and goes on. Drift warns by default: the paper's test split is balanced by design,
+    # train is not.
+    on_leakage: str = option("fail", "the same image (sha256) in train and test: stop the run "
+                                     "or only warn", choices=POLICIES)
+    on_drift: str = option("warn", "test's species distribution far from train's: stop the "
+                                   "run or only warn", choices=POLICIES)
+    max_species_drift: float = option(0.1, "largest L-infinity distance between test's and "
+                                           "train's species shares that is not drift")
+    enable_cache: bool = option(True, "recompute every component instead of reusing unchanged "
+                                      "outputs", flag="--no-cache", const=False)
 
-    # Beam's DirectRunner in this process, one worker; other runners via beam_args. Not
-    # multi_processing: each worker process imports TensorFlow again, which made the demo's
-    # Beam components 2-3x slower. Not multi_threading: it was as fast, but once wrote 674 of
-    # 677 eval examples (benchmarks/README.md). setup_file ships this project to remote
-    # workers; it also stops TFX from building a tfx sdist per component.
-    beam_args: List[str] = dataclasses.field(default_factory=lambda: [
-        "--direct_running_mode=in_memory", "--direct_num_workers=1",
-        f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"])
-    enable_cache: bool = True
+    beam_runner: str = option("DirectRunner", "runner of the Beam-powered components; others "
+                                              "need their flags as --beam-arg, e.g. "
+                                              "--beam-arg=--project=...", choices=BEAM_RUNNERS)
+    beam_args: List[str] = option(lambda: list(LOCAL_BEAM_ARGS),
+                                  "a Beam pipeline argument, repeatable (replaces the "
+                                  "DirectRunner defaults)", flag="--beam-arg", metavar="ARG")
 
     # Kubeflow (`rarespecies compile`): the image every step runs in (deploy/Dockerfile), and
     # a pipeline root other than <output_dir>/pipelines/<pipeline_name> (a bucket, a volume).
-    image: str = "gcr.io/YOUR_PROJECT/rarespecies:latest"
-    pipeline_root_override: str = ""
+    image: str = option("gcr.io/YOUR_PROJECT/rarespecies:latest",
+                        "the pipeline image every step runs in", group="kubeflow")
+    pipeline_root_override: str = option(
+        "", "where the steps write their outputs (default <output-dir>/pipelines/<name>): "
+            "gs://BUCKET/... or a volume path", flag="--pipeline-root", metavar="PIPELINE_ROOT",
+        group="kubeflow")
 
     @property
     def pipeline_root(self) -> str:
@@ -85,34 +99,40 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "reports", self.pipeline_name)
 
     def transform_config(self) -> dict:
-        return {"image_size": self.image_size}
-
-    def trainer_config(self) -> dict:
-        keys = ("image_size", "width", "weights", "backbone", "loss", "alpha", "gamma", "beta",
-                "tau", "posthoc_tau", "epochs", "batch_size", "learning_rate", "seed", "augment")
-        return {key: getattr(self, key) for key in keys}
+        return {"image_size": self.trainer.image_size}
 
 
 # `rarespecies demo` / `make demo`: small images and few epochs so that the whole pipeline
 # runs in minutes on 2 cores. The backbone starts from random weights (nothing is downloaded),
-# hence the larger learning rate and a floor of 3x chance (20 species): from scratch on 1,811
-# images MobileNetV2 reaches only ~0.3-0.4 accuracy in this budget (README, "Results").
+# hence the larger learning rate and a floor of 3x chance (20 species).
 DEMO_OVERRIDES = dict(image_size=64, epochs=15, learning_rate=1e-3, min_accuracy=0.15)
+
+PIPELINE_FIELDS = tuple(f.name for f in dataclasses.fields(PipelineConfig) if f.name != "trainer")
+TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerConfig))
+
+
+def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:
+    """The one way a config is built: defaults, then the demo's, then `overrides` (flat field
+    names of PipelineConfig and TrainerConfig; None values keep the default)."""
+    values = dict(DEMO_OVERRIDES) if demo else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = set(values) - set(PIPELINE_FIELDS) - set(TRAINER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown config field(s): {sorted(unknown)}")
+    trainer = TrainerConfig(**{k: v for k, v in values.items() if k in TRAINER_FIELDS})
+    return PipelineConfig(trainer=trainer,
+                          **{k: v for k, v in values.items() if k in PIPELINE_FIELDS})
 
 
 def check_paths(config: PipelineConfig) -> None:
     """Raises ValueError naming the first path in `config` that cannot work: a data root that
     is missing or not a folder, a missing CSV index or schema file, an output folder inside the
-    data root (its files would sit among the images). Remote (`scheme://`) paths are left to
-    the runner."""
-    def local(path):
-        return "://" not in path
-
+    data root (its files would sit among the images). Remote paths are left to the runner."""
     def inside(child, parent):
         child, parent = os.path.realpath(child), os.path.realpath(parent)
         return os.path.commonpath([child, parent]) == parent
 
-    if local(config.data_root):
+    if not is_remote(config.data_root):
         if not os.path.exists(config.data_root):
             raise ValueError(f"data root {config.data_root!r} does not exist")
         if not os.path.isdir(config.data_root):
@@ -121,23 +141,14 @@ def check_paths(config: PipelineConfig) -> None:
                                                                 config.csv_index)):
             raise ValueError(f"CSV index {config.csv_index!r} is not a file in the data root "
                              f"{config.data_root!r}")
-        if local(config.output_dir) and inside(config.output_dir, config.data_root):
+        if not is_remote(config.output_dir) and inside(config.output_dir, config.data_root):
             raise ValueError(f"output folder {config.output_dir!r} is inside the data root "
                              f"{config.data_root!r}: choose one outside it")
-    if local(config.schema_path) and not os.path.isfile(config.schema_path):
+    if not is_remote(config.schema_path) and not os.path.isfile(config.schema_path):
         raise ValueError(f"schema file {config.schema_path!r} does not exist")
-    if local(config.output_dir) and os.path.exists(config.output_dir) and not os.path.isdir(
-            config.output_dir):
+    if not is_remote(config.output_dir) and os.path.exists(config.output_dir) and not \
+            os.path.isdir(config.output_dir):
         raise ValueError(f"output folder {config.output_dir!r} is a file")
     for name, value in (("on_leakage", config.on_leakage), ("on_drift", config.on_drift)):
-        if value not in ("fail", "warn"):
+        if value not in POLICIES:
             raise ValueError(f"{name} must be 'fail' or 'warn', got {value!r}")
-
-
-def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:
-    values = dict(DEMO_OVERRIDES) if demo else {}
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    unknown = set(values) - {f.name for f in dataclasses.fields(PipelineConfig)}
-    if unknown:
-        raise ValueError(f"unknown config field(s): {sorted(unknown)}")
-    return PipelineConfig(**values)

@@ -3,13 +3,14 @@ from typing import Optional
 
 import tensorflow_model_analysis as tfma
 
-from trainer.preprocessing import LABEL_ID_KEY
+from schema.features import (DEFAULT_RARE_GROUP, FREQUENCY_GROUP_KEY, LABEL_ID_KEY,
+                             LABEL_KEY)
 
 # The label comes from the model's own Transform graph (transform_features signature), so
 # TFMA compares integer ids with the probabilities in label-id order.
 MODEL_SPEC = dict(signature_name="serving_examples", prediction_key="probabilities",
                   label_key=LABEL_ID_KEY, preprocessing_function_names=["transform_features"])
-SLICES = ([], ["frequency_group"], ["species"])
+SLICES = ([], [FREQUENCY_GROUP_KEY], [LABEL_KEY])
 
 
 # Custom metrics (macro-F1, balanced accuracy, per-species P/R/F1, calibration error).
@@ -21,7 +22,7 @@ OVERALL = tfma.SlicingSpec()
 def group_slice(group: str) -> tfma.SlicingSpec:
     """The slice of one frequency group (frequency_group is multivalent: every value of an
     example is a slice of its own)."""
-    return tfma.SlicingSpec(feature_values={"frequency_group": group})
+    return tfma.SlicingSpec(feature_values={FREQUENCY_GROUP_KEY: group})
 
 
 def _no_worse_than_baseline(tolerance: float) -> tfma.MetricThreshold:
@@ -33,7 +34,7 @@ def _no_worse_than_baseline(tolerance: float) -> tfma.MetricThreshold:
 
 def metrics_specs(min_accuracy: float, max_rare_accuracy_drop: Optional[float] = 0.02,
                   max_macro_f1_drop: Optional[float] = 0.02,
-                  rare_group: str = "bottom_10") -> list:
+                  rare_group: str = DEFAULT_RARE_GROUP) -> list:
     """Every metric on every slice, and the blessing: overall accuracy >= min_accuracy and,
     against the baseline (latest blessed model), rare_group's accuracy and macro-F1 may fall
     by at most the given absolute tolerances (None: no such check). Thresholds name their
@@ -66,7 +67,8 @@ def metrics_specs(min_accuracy: float, max_rare_accuracy_drop: Optional[float] =
 
 
 def make_eval_config(min_accuracy: float, max_rare_accuracy_drop: Optional[float] = 0.02,
-                     max_macro_f1_drop: Optional[float] = 0.02, rare_group: str = "bottom_10",
+                     max_macro_f1_drop: Optional[float] = 0.02,
+                     rare_group: str = DEFAULT_RARE_GROUP,
                      model_spec: Optional[dict] = None) -> tfma.EvalConfig:
     """The Evaluator's config; model_spec replaces MODEL_SPEC (e.g. tfma.analyze_raw_data on
     a DataFrame of labels and predictions, in tests)."""

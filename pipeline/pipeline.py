@@ -1,33 +1,37 @@
-"""create_pipeline(): the one definition of the pipeline, for the local run and Kubeflow alike.
+"""The pipeline definition, for the local run and Kubeflow alike: `create_pipeline()`, and beside
+it `create_sweep_pipeline()`, the Table II experiment on the same components.
 
 ingest -> statistics -> schema -> validate (gate) -> transform -> train -> evaluate -> push
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx import v1 as tfx
 from tfx.components import DistributionValidator
 from tfx.proto import distribution_validator_pb2
 
 from components.image_example_gen.component import ImageExampleGen
-from components.validation_gate import ValidationGate
+from components.validation_gate.component import ValidationGate
 from pipeline.configs import PipelineConfig
 from pipeline.evaluation import make_eval_config
+from schema.features import LABEL_KEY
+from trainer.hparams import TrainerConfig
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+TRAINER_ID = "Trainer"
 
 
 def species_drift_config(threshold: float):
     config = distribution_validator_pb2.DistributionValidatorConfig()
     feature = config.default_slice_config.feature.add()
-    feature.path.step.append("species")
+    feature.path.step.append(LABEL_KEY)
     feature.distribution_comparator.infinity_norm.threshold = threshold
     return config
 
 
 def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = None) -> Dict:
     """ingest -> statistics -> schema -> validate -> transform, by name; shared by the run and
-    the sweep (pipeline/sweep.py), which trains several models on one Transform output."""
+    the sweep, which trains several models on one Transform output."""
     example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
                                   input_fingerprint=input_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -49,7 +53,7 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN, custom_config=config.transform_config(),
-        # Statistics of float image tensors are costly and say little; TFDV already ran above.
+        # Statistics of image tensors are costly and say little; TFDV already ran above.
         disable_statistics=True)
     transform.add_upstream_node(validation_gate)  # no training on data that failed validation
     return dict(example_gen=example_gen, statistics_gen=statistics_gen, schema_gen=schema_gen,
@@ -57,7 +61,7 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
                 validation_gate=validation_gate, transform=transform)
 
 
-def create_trainer(config: PipelineConfig, upstream: Dict, custom_config: Optional[dict] = None):
+def create_trainer(upstream: Dict, trainer_config: TrainerConfig):
     transform = upstream["transform"]
     return tfx.components.Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
@@ -65,7 +69,7 @@ def create_trainer(config: PipelineConfig, upstream: Dict, custom_config: Option
         schema=upstream["schema_gen"].outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom_config or config.trainer_config())
+        custom_config=trainer_config.to_custom_config())
 
 
 def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_model=None):
@@ -79,7 +83,7 @@ def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_m
 def create_components(config: PipelineConfig,
                       input_fingerprint: Optional[str] = None) -> List:
     upstream = create_upstream(config, input_fingerprint)
-    trainer = create_trainer(config, upstream)
+    trainer = create_trainer(upstream, config.trainer)
 
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -98,12 +102,33 @@ def create_components(config: PipelineConfig,
     return [*upstream.values(), trainer, baseline_resolver, evaluator, pusher]
 
 
-def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
-                    input_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+def _pipeline(config: PipelineConfig, components: List,
+              metadata_connection_config=None) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config, input_fingerprint),
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_args)
+
+
+def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
+                    input_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+    return _pipeline(config, create_components(config, input_fingerprint),
+                     metadata_connection_config)
+
+
+def create_sweep_pipeline(config: PipelineConfig, metadata_connection_config=None,
+                          input_fingerprint: Optional[str] = None, *,
+                          trainers: Sequence[Tuple[str, TrainerConfig]]) -> tfx.dsl.Pipeline:
+    """The upstream once, then a Trainer and an Evaluator per (id suffix, trainer config) of
+    `trainers` (pipeline/sweep.py makes them: a loss configuration and a seed each). Nothing is
+    pushed and no baseline is resolved: a sweep compares models, `run` ships one."""
+    upstream = create_upstream(config, input_fingerprint)
+    components = list(upstream.values())
+    for suffix, trainer_config in trainers:
+        trainer = create_trainer(upstream, trainer_config).with_id(f"{TRAINER_ID}.{suffix}")
+        evaluator = create_evaluator(config, upstream, trainer).with_id(f"Evaluator.{suffix}")
+        components += [trainer, evaluator]
+    return _pipeline(config, components, metadata_connection_config)

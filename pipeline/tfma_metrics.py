@@ -10,7 +10,7 @@ only known after Transform has run, and an out-of-range class id is an error in 
   the argmax prediction), which TFMA computes once per slice and shares between them.
 - ExpectedCalibrationError has its own combiner (top-label confidence, equal-width bins).
 
-Conventions follow scikit-learn, and tests/test_tfma_metrics.py checks them against it:
+Conventions follow scikit-learn, and tests/pipeline/test_tfma_metrics.py checks them against it:
 - classes are those that occur in the slice as a label or as a prediction;
 - F1 = 2 TP / (2 TP + FP + FN) (the standard F1; the paper's formula lacks the factor 2),
   0 where undefined; macro-F1 is its unweighted mean over the classes;

@@ -1,18 +1,17 @@
 """Loading SavedModel versions from a TF Serving model base path (`<base>/<int>/saved_model.pb`)."""
-import io
 import logging
 import os
 import threading
-import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from schema import images
+from schema.features import MAX_IMAGE_PIXELS
 from serving.rest import InputSpec, RequestError
 
 log = logging.getLogger(__name__)
@@ -93,23 +92,13 @@ class LoadedModel:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-# Largest image accepted, in pixels (ingestion's limit too): a small JPEG or PNG can declare
-# 12000x12000 pixels, which would cost the decoder ~0.4 GB and the resize ~1.7 GB per image.
-MAX_IMAGE_PIXELS = 25_000_000
-
-
 def _header_size(data: bytes, i: int):
-    """(width, height) from the image header (PIL decodes no pixel); None if PIL does not know
-    the format (TensorFlow's decoder then decides)."""
+    """(width, height) from the image header; None if PIL does not know the format
+    (TensorFlow's decoder then decides)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                return image.size
-    except Image.DecompressionBombError as err:
-        raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is too large ({err})") from None
-    except Exception:  # noqa: BLE001 - not an image PIL knows
-        return None
+        return images.header_size(data)
+    except images.ImageTooLarge as err:
+        raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is {err}") from None
 
 
 def check_image_sizes(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:

@@ -1,6 +1,6 @@
 """The SavedModel that the Pusher ships to TF Serving.
 
-Signatures (design.md):
+Signatures (the serving contract; README, "Serving over REST"):
   serving_default(image_bytes)  -> scores, classes          (best first, aligned)
   serving_examples(examples)    -> scores, classes, probabilities (probabilities in label-id
                                    order: what TFMA evaluates)
@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import losses
-from trainer.preprocessing import IMAGE_KEY, PIXELS_KEY, SPECIES_VOCAB
+from schema.features import IMAGE_KEY, PIXELS_KEY, SPECIES_VOCAB
 
 
 class ServingModule(tf.Module):

@@ -28,12 +28,12 @@ def split_model(model: tf.keras.Model) -> Tuple[tf.keras.Model, tf.keras.Model]:
     return features, tf.keras.Model(head_input, x)
 
 
-def cache_key(transform_output: str, config: dict) -> str:
+def cache_key(transform_output: str, config) -> str:
     """Features depend on the data (Transform output) and on the backbone, nothing else; a
-    randomly initialised backbone also depends on the seed."""
-    backbone = {k: config[k] for k in ("image_size", "width", "weights")}
-    if config["weights"] in ("none", "", None):
-        backbone["seed"] = config["seed"]
+    randomly initialised backbone also depends on the seed. `config`: a TrainerConfig."""
+    backbone = {k: getattr(config, k) for k in ("image_size", "width", "weights")}
+    if config.weights in ("none", ""):
+        backbone["seed"] = config.seed
     blob = json.dumps([os.path.abspath(transform_output), backbone], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_addons as tfa
 
-LOSSES = ("cross_entropy", "sigmoid_focal", "softmax_focal", "class_balanced_focal", "logit_adjusted")
+from trainer.hparams import LOSSES
 
 # Same clip Keras applies to probabilities in its cross-entropies; keeps log() finite.
 # Below it the gradient through the clip is zero, the price of taking probabilities, not logits.

@@ -3,15 +3,8 @@ resizes images exactly as training did (no training/serving skew)."""
 import tensorflow as tf
 import tensorflow_transform as tft
 
-# Raw features (written by ImageExampleGen).
-IMAGE_KEY = "image"
-LABEL_KEY = "species"
-# Transformed features.
-PIXELS_KEY = "pixels"          # float32 [size, size, 3], in [0, 1] (the paper's pixels / 255)
-LABEL_ID_KEY = "species_id"    # int64 index into the species vocabulary
-# Transform assets the trainer reads: species names in label-id order, and their train counts.
-SPECIES_VOCAB = "species"
-SPECIES_COUNTS = "species_counts"
+from schema.features import (IMAGE_KEY, LABEL_ID_KEY, LABEL_KEY, PIXELS_KEY, SPECIES_COUNTS,
+                             SPECIES_VOCAB)
 
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:

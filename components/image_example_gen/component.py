@@ -10,14 +10,13 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.image_example_gen import executor
+from components.image_example_gen import executor, ingest_report
 
 
 class IngestReport(types.Artifact):
-    """summary.json (counts per split and species, frequency groups, leakage, warnings),
-    rejected.csv (each rejected file and why), notes.csv (files written re-encoded, and why),
-    duplicates.csv (files with identical content, within and across splits)."""
-    TYPE_NAME = "rarespecies.IngestReport"
+    """The ingest report's files (ingest_report.py): summary.json, rejected.csv, notes.csv,
+    duplicates.csv."""
+    TYPE_NAME = ingest_report.INGEST_REPORT_TYPE
 
 
 class ImageExampleGenSpec(types.ComponentSpec):
@@ -29,7 +28,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         # changed data does not reuse an old ingestion.
         "input_fingerprint": ExecutionParameter(type=str, optional=True),
         # Largest image written as is (pixels); larger JPEGs are downscaled, others rejected.
-        # 0 or absent: executor.MAX_PIXELS.
+        # 0 or absent: schema.features.MAX_IMAGE_PIXELS.
         "max_pixels": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}

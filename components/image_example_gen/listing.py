@@ -11,13 +11,12 @@ import csv
 import dataclasses
 import hashlib
 import os
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from tfx.dsl.io import fileio
 
-# Split folder (or CSV "data set" value) -> TFX split name. `test` becomes `eval`, the name
-# TFX components use for the held-out split.
-SPLIT_FOLDERS = {"train": "train", "test": "eval", "valid": "valid"}
+from schema.features import SPLIT_FOLDERS, TRAIN, is_remote
+
 CSV_COLUMNS = ("filepaths", "labels", "data set")
 
 
@@ -56,7 +55,7 @@ def list_folder_layout(root: str) -> List[ImageFile]:
             for name in sorted(names):
                 path = os.path.join(dirpath, name)
                 files.append(ImageFile(split, species, path, os.path.relpath(path, root)))
-    if not any(f.split == "train" for f in files):
+    if not any(f.split == TRAIN for f in files):
         raise ValueError(f"no train/<Species>/ images under {root!r}: expected a folder per "
                          "species under train/ and test/ (or pass the Kaggle CSV index)")
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
@@ -108,7 +107,7 @@ def fingerprint(input_base: str, csv_index: Optional[str] = None) -> str:
 
 
 def _size_and_mtime(path: str) -> str:
-    if "://" not in path:
+    if not is_remote(path):
         # TensorFlow's stat rounds local mtimes to whole seconds; os.stat keeps nanoseconds,
         # so a same-size edit within a second still changes the fingerprint.
         try:
@@ -120,23 +119,3 @@ def _size_and_mtime(path: str) -> str:
         return "missing"
     stat = fileio.stat(path)
     return f"{stat.length}:{stat.mtime_nsec}"
-
-
-def frequency_groups(train_counts: Dict[str, int]) -> Dict[str, List[str]]:
-    """Every frequency group each species belongs to, from the train split's counts.
-
-    Ranked by count ascending, ties broken by name (design.md): the paper's overlapping
-    bottom_2/5/10 and top_5/10, and the long-tail convention many (>100), medium (20-100),
-    few (<20).
-    """
-    ranked = sorted(train_counts, key=lambda s: (train_counts[s], s))
-    groups = {species: [] for species in ranked}
-    for k in (2, 5, 10):
-        for species in ranked[:k]:
-            groups[species].append(f"bottom_{k}")
-    for k in (5, 10):
-        for species in ranked[-k:]:
-            groups[species].append(f"top_{k}")
-    for species, count in train_counts.items():
-        groups[species].append("many" if count > 100 else "medium" if count >= 20 else "few")
-    return groups

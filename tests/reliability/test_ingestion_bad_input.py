@@ -16,9 +16,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.image_example_gen import executor, listing
-from tests.ingest_helpers import run_executor, write
-from tests.reliability import bad_files
+from components.image_example_gen import ingest_report, listing
+from components.image_example_gen.image_check import check_image
+from schema.features import MAX_IMAGE_PIXELS
+from tests.support.ingest import run_executor, write
+from tests.support import bad_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -115,7 +117,7 @@ def test_written_images_decode_with_transforms_op(ingested):
     from trainer.preprocessing import decode_and_resize
     for filename, (_, _, data) in ingested["written"].items():
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        assert image.shape[0] * image.shape[1] <= executor.MAX_PIXELS, filename
+        assert image.shape[0] * image.shape[1] <= MAX_IMAGE_PIXELS, filename
         pixels = decode_and_resize(tf.constant([data]), 16)
         assert pixels.shape == (1, 16, 16, 3), filename
 
@@ -198,7 +200,7 @@ def test_species_whose_files_are_all_rejected_is_a_warning(tmp_path):
     write(root, "train/Crow/broken.jpg", b"not an image")
     write(root, "test/Robin/t.jpg", bad_files.rgb_jpeg(seed=5))
     _, report = run_executor(tmp_path, root)
-    summary = executor.load_summary(report.uri)
+    summary = ingest_report.load_summary(report.uri)
     assert "Crow" not in summary["counts"]["train"]
     assert any("all 1 file(s) of species 'Crow' in split 'train' were rejected" in w
                for w in summary["warnings"])
@@ -224,7 +226,7 @@ def test_decompression_bomb_is_rejected_not_decoded(tmp_path):
     grayscale PNG of one colour is a few hundred KB on disk."""
     bomb = bad_files.encode(Image.new("1", (20000, 20000)), "PNG")
     path = write(tmp_path, "train/Robin/bomb.png", bomb)
-    status, (_, reason) = executor.check_image(
+    status, (_, reason) = check_image(
         listing.ImageFile("train", "Robin", path, "train/Robin/bomb.png"))
     assert status == "rejected" and reason.startswith("too large: ")
 
@@ -239,7 +241,8 @@ def test_a_12000_pixel_jpeg_is_checked_without_decoding_it_in_full(tmp_path):
     script = textwrap.dedent(f"""
         import json
         import tensorflow as tf
-        from components.image_example_gen import executor, listing
+        from components.image_example_gen import listing
+        from components.image_example_gen.image_check import check_image
 
         def peak_growth(step):
             with open("/proc/self/clear_refs", "w") as handle:
@@ -252,9 +255,9 @@ def test_a_12000_pixel_jpeg_is_checked_without_decoding_it_in_full(tmp_path):
 
         small = listing.ImageFile("train", "Robin", {str(tmp_path / 'small.jpg')!r}, "s.jpg")
         open(small.path, "wb").write({bad_files.rgb_jpeg()!r})
-        assert executor.check_image(small)[0] == "ok"  # TensorFlow's decoder warmed up
+        assert check_image(small)[0] == "ok"  # TensorFlow's decoder warmed up
         big = listing.ImageFile("train", "Robin", {path!r}, "train/Robin/huge.jpg")
-        (status, checked), checked_mb = peak_growth(lambda: executor.check_image(big))
+        (status, checked), checked_mb = peak_growth(lambda: check_image(big))
         data = open({path!r}, "rb").read()
         _, full_mb = peak_growth(lambda: tf.io.decode_image(data, channels=3).shape)
         print(json.dumps([status, checked.note, checked_mb, full_mb]))

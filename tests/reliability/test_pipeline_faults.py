@@ -7,7 +7,7 @@
   the cache, and the Evaluator and Pusher use the new Trainer's model, never the killed one's;
 * determinism: the Trainer run again in-process on the same Transform output, with the same
   seed, gives the same evaluation figures.
-Beam runs in memory (one process), as in tests/test_pipeline_e2e.py.
+Beam runs in memory (one process), as in tests/e2e/test_pipeline_e2e.py.
 """
 import json
 import os
@@ -15,17 +15,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline import demo_data, summary
+from pipeline.data import demo_data
+from pipeline.reports import mlmd
 from pipeline.configs import REPO_ROOT, make_config
-from tests.reliability import bad_files
+from tests.support import bad_files
+from tests.support.cli import rarespecies_command, run_rarespecies
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +38,9 @@ FLAGS = ["--image-size", "32", "--epochs", "2", "--batch-size", "8", "--learning
          f"--beam-arg=--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"]
 
 
-def command():
-    script = Path(sys.executable).with_name("rarespecies")
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "pipeline.cli"]
-
-
 def cli_run(data, out, *extra, timeout=600):
-    return subprocess.run(command() + ["run", "--data-root", str(data), "--output-dir", str(out),
-                                       *FLAGS, *extra],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return run_rarespecies("run", "--data-root", data, "--output-dir", out, *FLAGS, *extra,
+                           timeout=timeout)
 
 
 def config_for(data, out):
@@ -56,7 +49,7 @@ def config_for(data, out):
 
 # -- ML Metadata ------------------------------------------------------------------------------
 def store_of(config):
-    return summary.open_store(config.metadata_path)
+    return mlmd.open_store(config.metadata_path)
 
 
 def executions(store, component):
@@ -137,7 +130,7 @@ def test_bad_data_run_stops_before_transform_and_accounts_for_every_file(bad_run
     store = store_of(config)
     assert states(store, "ValidationGate") == ["FAILED"]
     assert states(store, "Transform") == [] and states(store, "Trainer") == []
-    report = summary.run_outputs(config.metadata_path, config.pipeline_name)["ingest_report"]
+    report = mlmd.run_outputs(config.metadata_path, config.pipeline_name)["ingest_report"]
     with open(os.path.join(report, "summary.json")) as handle:
         ingest = json.load(handle)
     on_disk = sum(len(files) for split in ("train", "test")
@@ -154,7 +147,7 @@ def test_bad_data_run_stops_before_transform_and_accounts_for_every_file(bad_run
 def run_and_kill_in_trainer(data, out, timeout=480):
     """Starts `rarespecies run`; SIGKILLs its process group once Keras prints "Epoch 1/"
     (the Trainer is inside model.fit). Returns the output up to the kill."""
-    proc = subprocess.Popen(command() + ["run", "--data-root", str(data), "--output-dir",
+    proc = subprocess.Popen(rarespecies_command() + ["run", "--data-root", str(data), "--output-dir",
                                          str(out), *FLAGS],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True,
@@ -255,7 +248,7 @@ def test_evaluator_and_pusher_use_the_new_model_never_the_killed_one(killed_and_
 
 def test_awkward_files_went_through_transform_and_training(killed_and_rerun):
     config = killed_and_rerun["config"]
-    outputs = summary.run_outputs(config.metadata_path, config.pipeline_name)
+    outputs = mlmd.run_outputs(config.metadata_path, config.pipeline_name)
     with open(os.path.join(outputs["ingest_report"], "summary.json")) as handle:
         ingest = json.load(handle)
     written = sum(o == "written" for o, _ in killed_and_rerun["expected"].values())

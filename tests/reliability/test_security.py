@@ -7,19 +7,19 @@ import inspect
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.configs import SCHEMA_PATH, check_paths, make_config
+from pipeline.configs import check_paths, make_config
+from schema.features import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the server's address ------------------------------------------------------------------------
 def test_serve_binds_127_0_0_1_unless_told_otherwise():
-    from serving import cli
+    from pipeline.cli import serving as cli
     parser = argparse.ArgumentParser()
     cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["serve", "--model-base-path", "x"])
@@ -105,15 +105,7 @@ def test_bad_paths_are_named(dataset, overrides, message):
     assert message.format(tmp=tmp) in str(error.value)
 
 
-def rarespecies(*args):
-    script = Path(sys.executable).with_name("rarespecies")
-    command = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m",
-                                                                 "pipeline.cli"]
-    return subprocess.run(command + list(args), cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_cli_checks_paths_before_running(dataset):
+def test_cli_checks_paths_before_running(dataset, rarespecies):
     done = rarespecies("run", "--data-root", str(dataset / "missing"),
                        "--output-dir", str(dataset / "out"))
     assert done.returncode == 2
@@ -134,9 +126,9 @@ def test_cli_checks_paths_before_running(dataset):
 
 def test_cli_leakage_and_drift_policies_reach_the_gate(dataset):
     from pipeline.pipeline import create_components
-    from pipeline.run_cli import add_config_arguments, config_from_args
+    from pipeline.cli.flags import add_config_flags, config_from_args
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser)
+    add_config_flags(parser)
     args = parser.parse_args(["--data-root", str(dataset / "data"), "--on-leakage", "warn",
                               "--on-drift", "fail", "--max-species-drift", "0.3"])
     cfg = config_from_args(args)

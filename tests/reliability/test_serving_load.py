@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import requests
 
-from benchmarks import serving_load
-from tests.helpers import REPO, free_port, stop, wait_ready
-from tests.test_serving import build_stand_in
+from tests.support import serving_load
+from tests.support.serving_process import REPO, free_port, stop, wait_ready
+from tests.support.stand_in_model import build_stand_in
 
 LOAD_REQUESTS = int(os.environ.get("RARESPECIES_LOAD_REQUESTS", "2000"))
 CONCURRENCY = 16

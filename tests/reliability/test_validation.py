@@ -17,14 +17,13 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import json_utils
 from tfx_bsl.coders import example_coder
 
-from components import validation_gate
-from components.image_example_gen import listing
-from pipeline.configs import SCHEMA_PATH
+from components.validation_gate import checks as validation_gate
 from pipeline.pipeline import species_drift_config
-from tests.reliability import bad_files
+from schema.features import SCHEMA_PATH, frequency_groups
+from tests.support import bad_files
 
 TRAIN = {"Sora": 40, "House Finch": 30, "Robin": 4, "Araripe Manakin": 2}
-GROUPS = listing.frequency_groups(TRAIN)
+GROUPS = frequency_groups(TRAIN)
 
 
 def example(species, i, image=None, drop=(), image_as_ints=False):

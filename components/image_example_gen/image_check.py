@@ -1,0 +1,138 @@
+"""Reading and checking one image file for ingestion: what is written, what is rejected and why.
+
+Images are written as read from disk, except (each listed in notes.csv with the reason):
+  * a JPEG over `max_pixels` is downscaled while it is decoded (PIL's draft(): 1/2, 1/4 or 1/8
+    scale in the JPEG decoder, so the full-size pixels never exist in memory) and re-encoded, so
+    that neither ingestion nor Transform decodes a huge image; other formats over the limit are
+    rejected, as is anything over PIL's decompression-bomb limit;
+  * an image that PIL reads but TensorFlow cannot decode (TIFF, WebP, ...) is re-encoded as PNG,
+    since Transform decodes with TensorFlow.
+The size is read from the file header before any pixel is decoded. Every file's sha256 (of its
+bytes on disk) is recorded: the same image in two splits is train/test leakage.
+"""
+import dataclasses
+import hashlib
+import io
+import re
+from typing import Optional, Tuple
+
+import tensorflow as tf
+from tfx.dsl.io import fileio
+
+from components.image_example_gen import listing
+from schema import images
+from schema.features import MAX_IMAGE_PIXELS
+
+REENCODED = "re-encoded"
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """A file that will be written: `data` is what goes into the tf.Example."""
+    file: listing.ImageFile
+    data: bytes
+    sha256: str     # of the bytes on disk (before any re-encoding)
+    note: str = ""  # why `data` differs from the file's bytes ("re-encoded: ..."), or ""
+
+
+def _tf_error(err: Exception) -> str:
+    # Drop TensorFlow's "{{function_node ...}}" prefix: the report is for people.
+    message = re.sub(r"^\{\{.*?\}\}\s*", "", str(err).strip().split("\n")[0])
+    return message or type(err).__name__
+
+
+def _tf_decodes(data: bytes) -> Optional[str]:
+    """None if TensorFlow decodes `data` as Transform will (the same op); else the error."""
+    try:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+        return _tf_error(err)
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        return "image has no pixels"
+    return None
+
+
+def _encode(image, fmt: str) -> bytes:
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # alpha and palettes: TF decodes them to RGB as well
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _downscale(image, max_pixels: int) -> Tuple[Optional[bytes], str]:
+    """An over-size image: (JPEG bytes downscaled to at most max_pixels, note) or
+    (None, rejection reason)."""
+    width, height = image.size
+    size = f"{images.megapixels(width, height)} {image.format or 'image'}"
+    limit = f"the {max_pixels / 1e6:.1f} MP limit"
+    if image.format != "JPEG":
+        return None, (f"too large: {size} is over {limit}; only JPEGs are downscaled at "
+                      f"ingestion (decoding this one in full would take "
+                      f"{width * height * 4 / 2**20:.0f} MB)")
+    for scale in (2, 4, 8):  # the scales libjpeg decodes at directly
+        target = (-(-width // scale), -(-height // scale))
+        if target[0] * target[1] <= max_pixels:
+            break
+    else:
+        return None, f"too large: {size} is over {limit} even at 1/8 scale"
+    try:
+        image.draft(image.mode if image.mode in ("L", "CMYK") else "RGB", target)
+        image.load()
+    except Exception as err:  # noqa: BLE001 - truncated or corrupt: PIL says why
+        return None, f"not a decodable image: {err}"
+    return (_encode(image, "JPEG"),
+            f"{REENCODED}: downscaled from {width}x{height} to {image.size[0]}x{image.size[1]} "
+            f"(over {limit}), JPEG quality 95")
+
+
+def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Reads one file. Returns ("ok", Checked) or ("rejected", (file, reason)).
+
+    The check decodes with the same TensorFlow op that Transform uses, so anything
+    written here decodes there too. The size comes from the header first: no image over
+    `max_pixels` is decoded in full.
+    """
+    if listing.is_hidden(image_file.filename):
+        # .DS_Store, .thumbnails/...: listed and accounted for, never taken as an image.
+        return "rejected", (image_file, "hidden file or folder")
+    try:
+        with fileio.open(image_file.path, "rb") as handle:
+            data = handle.read()
+    except Exception as err:  # unreadable: permissions, vanished, a folder named like a file
+        return "rejected", (image_file, f"unreadable: {err}")
+    if not data:
+        return "rejected", (image_file, "empty file")
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    try:
+        header = images.open_header(data)
+    except images.ImageTooLarge as err:
+        return "rejected", (image_file, str(err))
+    if header is not None and header.size[0] * header.size[1] > max_pixels:
+        smaller, note = _downscale(header, max_pixels)
+        if smaller is None:
+            return "rejected", (image_file, note)
+        error = _tf_decodes(smaller)
+        if error:
+            return "rejected", (image_file, f"not a decodable image: {error}")
+        return "ok", Checked(image_file, smaller, sha256, note)
+
+    error = _tf_decodes(data)
+    if error is None:
+        return "ok", Checked(image_file, data, sha256)
+    if header is not None and error != "image has no pixels":
+        # A valid image TensorFlow cannot decode (TIFF, WebP, ...): PIL decodes it (within
+        # max_pixels) and it is written as PNG, which Transform decodes.
+        try:
+            header.load()
+            converted = _encode(header, "PNG")
+        except Exception:  # noqa: BLE001 - PIL cannot read it either: TF's reason stands
+            converted = None
+        if converted is not None and _tf_decodes(converted) is None:
+            return "ok", Checked(image_file, converted, sha256,
+                                 f"{REENCODED}: {header.format} {header.mode} as PNG "
+                                 f"(TensorFlow cannot decode it: {error})")
+    if error == "image has no pixels":
+        return "rejected", (image_file, error)
+    return "rejected", (image_file, f"not a decodable image: {error}")

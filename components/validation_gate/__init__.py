@@ -1,0 +1,1 @@
+"""ValidationGate: the component (component.py) and its checks (checks.py)."""

@@ -1,0 +1,71 @@
+"""The one config builder of the command line: flags generated from the config's fields
+(pipeline/configs.py, trainer/hparams.py; the help text sits next to each field), and
+`config_from_args`, which turns parsed flags into a PipelineConfig with configs.make_config."""
+import argparse
+import dataclasses
+import os
+import typing
+from typing import Iterable, Set
+
+from pipeline.configs import PIPELINE_FIELDS, TRAINER_FIELDS, PipelineConfig, make_config
+from schema.features import is_remote
+from trainer.hparams import TrainerConfig
+
+MAIN_GROUP = "main"
+
+
+def _fields():
+    """(field, owner class) in the order of the help text: the pipeline's fields, with the
+    Trainer's in place of the nested `trainer` field."""
+    for field in dataclasses.fields(PipelineConfig):
+        if field.name == "trainer":
+            yield from ((f, TrainerConfig) for f in dataclasses.fields(TrainerConfig))
+        else:
+            yield field, PipelineConfig
+
+
+def _value_type(owner, field):
+    kind = typing.get_type_hints(owner)[field.name]
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if typing.get_origin(kind) is typing.Union else kind
+
+
+def add_config_flags(parser: argparse.ArgumentParser, groups: Iterable[str] = (MAIN_GROUP,)):
+    """A flag per config field of `groups`. Every flag defaults to None ("not given"), so
+    config_from_args keeps the config's (or a recipe's) value unless the flag was given."""
+    defaults = PipelineConfig()
+    for field, owner in _fields():
+        meta = field.metadata
+        if meta.get("cli") is False or meta.get("group", MAIN_GROUP) not in groups:
+            continue
+        flag = meta.get("flag") or "--" + field.name.replace("_", "-")
+        kwargs = dict(dest=field.name, help=meta["help"], default=None)
+        if "const" in meta:
+            kwargs.update(action="store_const", const=meta["const"])
+        elif typing.get_origin(_value_type(owner, field)) in (list, typing.List):
+            kwargs.update(action="append", metavar=meta.get("metavar"))
+        else:
+            kwargs.update(type=_value_type(owner, field), choices=meta.get("choices"),
+                          metavar=meta.get("metavar"))
+            default = meta.get("shown_default", getattr(
+                defaults.trainer if owner is TrainerConfig else defaults, field.name))
+            kwargs["help"] += f" (default {default})" if default not in ("", None) else ""
+        parser.add_argument(flag, **kwargs)
+
+
+def given_fields(args: argparse.Namespace) -> Set[str]:
+    """The config fields whose flags were given on the command line."""
+    return {name for name in PIPELINE_FIELDS + TRAINER_FIELDS
+            if getattr(args, name, None) is not None}
+
+
+def config_from_args(args: argparse.Namespace, demo: bool = False,
+                     absolute_paths: bool = True) -> PipelineConfig:
+    """The PipelineConfig of parsed flags (the demo's defaults first when `demo`). Local paths
+    become absolute: TFX records them in ML Metadata and Beam workers resolve them elsewhere."""
+    config = make_config({name: getattr(args, name) for name in given_fields(args)}, demo=demo)
+    if absolute_paths:
+        for field in ("output_dir", "data_root", "schema_path"):
+            if not is_remote(getattr(config, field)):
+                setattr(config, field, os.path.abspath(getattr(config, field)))
+    return config

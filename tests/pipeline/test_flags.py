@@ -1,0 +1,61 @@
+"""pipeline/cli/flags.py: flags generated from the config's fields, and the one config builder."""
+import argparse
+import dataclasses
+import os
+
+import pytest
+
+from pipeline.cli import flags
+from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, make_config
+from trainer.hparams import TrainerConfig
+
+
+def parse(*argv, groups=(flags.MAIN_GROUP,)):
+    parser = argparse.ArgumentParser()
+    flags.add_config_flags(parser, groups)
+    return parser.parse_args(list(argv))
+
+
+def test_every_setting_has_a_flag_and_no_flag_is_given_by_default():
+    args = parse()
+    names = {f.name for f in dataclasses.fields(PipelineConfig)} - {"trainer"}
+    names |= {f.name for f in dataclasses.fields(TrainerConfig)}
+    kubeflow_only = {"image", "pipeline_root_override"}
+    without_flag = {"feature_cache_dir"}
+    assert set(vars(args)) == names - kubeflow_only - without_flag
+    assert flags.given_fields(args) == set()
+    assert set(vars(parse(groups=(flags.MAIN_GROUP, "kubeflow")))) == names - without_flag
+
+
+def test_flags_reach_both_configs_with_their_types():
+    args = parse("--epochs", "3", "--learning-rate", "0.01", "--loss", "logit_adjusted",
+                 "--no-augment", "--min-accuracy", "0.3", "--no-cache", "--schema", "s.pbtxt",
+                 "--beam-arg=--a", "--beam-arg=--b")
+    config = flags.config_from_args(args)
+    assert (config.trainer.epochs, config.trainer.learning_rate) == (3, 0.01)
+    assert config.trainer.loss == "logit_adjusted" and config.trainer.augment is False
+    assert (config.min_accuracy, config.enable_cache) == (0.3, False)
+    assert config.schema_path == os.path.abspath("s.pbtxt")
+    assert config.beam_args == ["--a", "--b"]
+
+
+def test_defaults_come_from_the_config_and_the_demo():
+    config = flags.config_from_args(parse())
+    assert config == dataclasses.replace(
+        make_config(), data_root=os.path.abspath("out/data/demo"),
+        output_dir=os.path.abspath("out"), schema_path=config.schema_path)
+    demo = flags.config_from_args(parse("--epochs", "2"), demo=True)
+    assert demo.trainer.image_size == DEMO_OVERRIDES["image_size"]
+    assert demo.trainer.epochs == 2  # an explicit flag beats the demo's value
+
+
+def test_choices_come_from_the_contract():
+    with pytest.raises(SystemExit):
+        parse("--rare-group", "top_5")
+    with pytest.raises(SystemExit):
+        parse("--loss", "focal")
+
+
+def test_make_config_names_unknown_fields():
+    with pytest.raises(ValueError, match=r"unknown config field\(s\): \['epoch'\]"):
+        make_config({"epoch": 3})

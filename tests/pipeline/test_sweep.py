@@ -1,0 +1,44 @@
+"""pipeline/sweep.py: the Table II configurations, and a trainer config per configuration
+and seed."""
+import dataclasses
+import os
+
+import pytest
+
+from pipeline import sweep
+from pipeline.configs import make_config
+
+
+def test_paper_variants_are_table_two():
+    variants = sweep.paper_variants()
+    assert [v.label for v in variants] == ["CE", "a.25 g1", "a.25 g2", "a.25 g5", "a.5 g.5", "a.5 g1"]
+    assert variants[0] == sweep.Variant("CE", "cross_entropy", ())
+    assert dict(variants[4].params) == {"alpha": 0.5, "gamma": 0.5}
+    assert len({v.slug for v in variants}) == 6  # component ids stay distinct
+
+
+def test_parse_variant():
+    assert sweep.parse_variant("logit_adjusted") == sweep.Variant("logit_adjusted", "logit_adjusted")
+    v = sweep.parse_variant("class_balanced_focal:beta=0.99,gamma=1")
+    assert v.loss == "class_balanced_focal" and dict(v.params) == {"beta": 0.99, "gamma": 1.0}
+    assert sweep.parse_variant("a.25 g2") == sweep.paper_variants()[2]  # a Table II label
+    with pytest.raises(ValueError, match="bad loss parameter 'lr=1'"):
+        sweep.parse_variant("cross_entropy:lr=1")
+
+
+def test_trainer_config_per_variant_and_seed(tmp_path):
+    config = make_config(dict(output_dir=str(tmp_path), backbone="frozen", alpha=0.25))
+    values = sweep.trainer_config(config, sweep.parse_variant("sigmoid_focal:alpha=0.5"), seed=7)
+    assert (values.loss, values.alpha, values.seed) == ("sigmoid_focal", 0.5, 7)
+    assert values.feature_cache_dir == os.path.join(config.pipeline_root, "FeatureCache")
+    full_backbone = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer,
+                                                                          backbone="full"))
+    full = sweep.trainer_config(full_backbone, sweep.paper_variants()[0], seed=7)
+    assert full.loss == "cross_entropy" and full.feature_cache_dir == ""
+    suffixes = [suffix for suffix, _ in sweep.trainers(config, sweep.paper_variants()[:2], [1, 2])]
+    assert suffixes == ["CE.seed1", "CE.seed2", "a_25_g1.seed1", "a_25_g1.seed2"]
+
+
+def test_unknown_loss_is_refused_when_parsed():
+    with pytest.raises(ValueError, match="unknown loss 'focal'"):
+        sweep.parse_variant("focal:gamma=2")
