@@ -10,8 +10,9 @@ import os
 from typing import List, Optional
 
 from pipeline.beam import RUNNERS as BEAM_RUNNERS
-from schema.features import DEFAULT_RARE_GROUP, RARE_GROUPS, SCHEMA_PATH, is_remote
-from trainer.hparams import TrainerConfig, option
+from schema.features import DEFAULT_RARE_GROUP, RARE_GROUPS, SCHEMA_PATH
+from schema.paths import is_remote
+from trainer.hparams import RECIPES, TrainerConfig, option
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETUP_FILE = os.path.join(REPO_ROOT, "setup.py")
@@ -34,7 +35,14 @@ class PipelineConfig:
     csv_index: str = option("", "Kaggle CSV index (filepaths,labels,data set), relative to "
                                 "--data-root")
     output_dir: str = option("out", "where everything is written")
-    schema_path: str = option(SCHEMA_PATH, "curated schema.pbtxt", flag="--schema",
+    # Validation: the data's valid/ folder, else a seeded, stratified share of train.
+    valid_share: float = option(0.1, "without a valid/ folder: the share of each species' train "
+                                     "images held out for validation (at least one kept for "
+                                     "training)")
+    split_seed: int = option(0, "seed that picks the held-out validation images")
+    schema_path: str = option(SCHEMA_PATH, "curated schema.pbtxt, or 'infer': write one from "
+                                           "the data's train species next to the run's outputs "
+                                           "and use it", flag="--schema",
                               shown_default="schema/schema.pbtxt")
 
     trainer: TrainerConfig = option(TrainerConfig, "", cli=False)
@@ -104,18 +112,27 @@ class PipelineConfig:
 
 # `rarespecies demo` / `make demo`: small images and few epochs so that the whole pipeline
 # runs in minutes on 2 cores. The backbone starts from random weights (nothing is downloaded),
-# hence the larger learning rate and a floor of 3x chance (20 species).
-DEMO_OVERRIDES = dict(image_size=64, epochs=15, learning_rate=1e-3, min_accuracy=0.15)
+# hence a floor of 3x chance (20 species) and, for the paper's recipe, a larger learning rate
+# than its 1e-4 (meant for ImageNet weights).
+DEMO_OVERRIDES = dict(image_size=64, epochs=15, weights="none", min_accuracy=0.15)
+DEMO_RECIPE_OVERRIDES = {"paper": dict(learning_rate=1e-3)}
 
 PIPELINE_FIELDS = tuple(f.name for f in dataclasses.fields(PipelineConfig) if f.name != "trainer")
 TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerConfig))
 
 
 def make_config(overrides: Optional[dict] = None, demo: bool = False) -> PipelineConfig:
-    """The one way a config is built: defaults, then the demo's, then `overrides` (flat field
-    names of PipelineConfig and TrainerConfig; None values keep the default)."""
-    values = dict(DEMO_OVERRIDES) if demo else {}
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    """The one way a config is built: the defaults, then the recipe's values (`recipe`, default
+    longtail), then the demo's, then `overrides` (flat field names of PipelineConfig and
+    TrainerConfig; None values keep what is there)."""
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    recipe = explicit.get("recipe", TrainerConfig.recipe)
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    values = dict(RECIPES[recipe], recipe=recipe)
+    if demo:
+        values.update(DEMO_OVERRIDES, **DEMO_RECIPE_OVERRIDES.get(recipe, {}))
+    values.update(explicit)
     unknown = set(values) - set(PIPELINE_FIELDS) - set(TRAINER_FIELDS)
     if unknown:
         raise ValueError(f"unknown config field(s): {sorted(unknown)}")
@@ -124,7 +141,7 @@ def make_config(overrides: Optional[dict] = None, demo: bool = False) -> Pipelin
                           **{k: v for k, v in values.items() if k in PIPELINE_FIELDS})
 
 
-def check_paths(config: PipelineConfig) -> None:
+def check_paths(config: PipelineConfig, check_schema: bool = True) -> None:
     """Raises ValueError naming the first path in `config` that cannot work: a data root that
     is missing or not a folder, a missing CSV index or schema file, an output folder inside the
     data root (its files would sit among the images). Remote paths are left to the runner."""
@@ -144,7 +161,8 @@ def check_paths(config: PipelineConfig) -> None:
         if not is_remote(config.output_dir) and inside(config.output_dir, config.data_root):
             raise ValueError(f"output folder {config.output_dir!r} is inside the data root "
                              f"{config.data_root!r}: choose one outside it")
-    if not is_remote(config.schema_path) and not os.path.isfile(config.schema_path):
+    if check_schema and not is_remote(config.schema_path) and not os.path.isfile(
+            config.schema_path):
         raise ValueError(f"schema file {config.schema_path!r} does not exist")
     if not is_remote(config.output_dir) and os.path.exists(config.output_dir) and not \
             os.path.isdir(config.output_dir):

@@ -12,7 +12,7 @@ import urllib.parse
 import zipfile
 from typing import Dict, List, Optional
 
-from schema.features import is_remote
+from schema.paths import is_remote
 
 # The package kinds kfp 1.8.22's Client takes (a .json PipelineJob is for Vertex AI).
 CLIENT_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".yaml", ".yml")

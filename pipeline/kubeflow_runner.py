@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Tuple
 
 from pipeline import beam
 from pipeline.configs import PipelineConfig
-from schema.features import is_remote
+from schema.paths import is_remote
 
 ENGINES = ("kubeflow-v2", "kubeflow")
 SUFFIXES = {"kubeflow-v2": (".yaml", ".yml", ".json"),

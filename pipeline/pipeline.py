@@ -13,7 +13,7 @@ from components.image_example_gen.component import ImageExampleGen
 from components.validation_gate.component import ValidationGate
 from pipeline.configs import PipelineConfig
 from pipeline.evaluation import make_eval_config
-from schema.features import LABEL_KEY
+from schema.features import LABEL_KEY, TRAIN, VALID
 from trainer.hparams import TrainerConfig
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -33,7 +33,8 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
     """ingest -> statistics -> schema -> validate -> transform, by name; shared by the run and
     the sweep, which trains several models on one Transform output."""
     example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
-                                  input_fingerprint=input_fingerprint)
+                                  input_fingerprint=input_fingerprint,
+                                  valid_share=config.valid_share, split_seed=config.split_seed)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -67,8 +68,10 @@ def create_trainer(upstream: Dict, trainer_config: TrainerConfig):
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=upstream["schema_gen"].outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        # Validation (best epoch, fitted parameters) on the valid split; the test split (eval)
+        # is the Evaluator's alone, so no training choice sees it.
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[VALID]),
         custom_config=trainer_config.to_custom_config())
 
 

@@ -1,16 +1,20 @@
-"""`rarespecies sweep`'s configurations: the paper's Table II columns and any added loss, each
-trained with every seed from the same initial weights (the same seed, as the paper reset its
-model). pipeline.create_sweep_pipeline builds the pipeline from them, and
-pipeline/reports/table2.py tabulates the results.
+"""`rarespecies sweep`'s configurations: the paper's Table II columns, the long-tail recipe as
+a column of its own, and any added loss, each trained with every seed from the same initial
+weights (the same seed, as the paper reset its model). The sweep's own settings (its flags)
+are the paper recipe's unless a flag says otherwise; the longtail column applies that recipe's
+values over them, except those the user set. pipeline.create_sweep_pipeline builds the
+pipeline from them, and pipeline/reports/table2.py tabulates the results.
 """
 import dataclasses
 import os
 import re
-from typing import List, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 from pipeline.configs import PipelineConfig
 from pipeline.data.paper import TABLE_II_COLUMNS
-from trainer.hparams import LOSS_PARAMETERS, TrainerConfig
+from trainer.hparams import LOSS_PARAMETERS, RECIPES, TrainerConfig
+
+LONGTAIL = "longtail"  # the recipe's column
 
 # Every parameter some loss reads, plus the post-hoc adjustment any model can have.
 LOSS_PARAMS = tuple(sorted({p for params in LOSS_PARAMETERS.values() for p in params})) + (
@@ -20,8 +24,9 @@ LOSS_PARAMS = tuple(sorted({p for params in LOSS_PARAMETERS.values() for p in pa
 @dataclasses.dataclass(frozen=True)
 class Variant:
     label: str          # the table's column
-    loss: str
+    loss: str           # "" for the recipe's own loss
     params: tuple = ()  # ((name, value), ...) overriding the config's loss parameters
+    recipe: str = "paper"
 
     @property
     def slug(self) -> str:
@@ -34,12 +39,17 @@ def paper_variants() -> List[Variant]:
             for label, loss, alpha, gamma in TABLE_II_COLUMNS]
 
 
+def default_variants() -> List[Variant]:
+    """The paper's six columns, then the long-tail recipe's."""
+    return paper_variants() + [Variant(LONGTAIL, "", recipe=LONGTAIL)]
+
+
 def parse_variant(spec: str) -> Variant:
     """A Table II label ('CE', 'a.25 g2', ...), 'LOSS' or 'LOSS:name=value,...', e.g.
     'class_balanced_focal:beta=0.999,gamma=1'."""
-    paper = {variant.label: variant for variant in paper_variants()}
-    if spec in paper:
-        return paper[spec]
+    known = {variant.label: variant for variant in default_variants()}
+    if spec in known:
+        return known[spec]
     loss, _, rest = spec.partition(":")
     if loss not in LOSS_PARAMETERS:
         raise ValueError(f"unknown loss {loss!r} in {spec!r}; choose one of "
@@ -63,17 +73,24 @@ def component_suffix(variant: Variant, seed: int) -> str:
     return f"{variant.slug}.seed{seed}"
 
 
-def trainer_config(config: PipelineConfig, variant: Variant, seed: int) -> TrainerConfig:
-    values = dict(loss=variant.loss, seed=seed, **dict(variant.params))
+def trainer_config(config: PipelineConfig, variant: Variant, seed: int,
+                   given: Iterable[str] = ()) -> TrainerConfig:
+    """The sweep's trainer settings with the variant's loss (or recipe) and the seed; `given`:
+    the settings the user set, which a recipe column does not change."""
+    values = {k: v for k, v in RECIPES[variant.recipe].items() if k not in set(given)}
+    values.update(recipe=variant.recipe, seed=seed, **dict(variant.params))
+    if variant.loss:
+        values["loss"] = variant.loss
     if config.trainer.backbone == "frozen":
         # Shared by every Trainer of the sweep: features computed once per backbone.
         values["feature_cache_dir"] = os.path.join(config.pipeline_root, "FeatureCache")
     return dataclasses.replace(config.trainer, **values)
 
 
-def trainers(config: PipelineConfig, variants: Sequence[Variant],
-             seed_list: Sequence[int]) -> List[Tuple[str, TrainerConfig]]:
+def trainers(config: PipelineConfig, variants: Sequence[Variant], seed_list: Sequence[int],
+             given: Iterable[str] = ()) -> List[Tuple[str, TrainerConfig]]:
     """(component id suffix, trainer config) of every (variant, seed), for
     pipeline.create_sweep_pipeline."""
-    return [(component_suffix(variant, seed), trainer_config(config, variant, seed))
+    given = set(given)
+    return [(component_suffix(variant, seed), trainer_config(config, variant, seed, given))
             for variant in variants for seed in seed_list]

@@ -90,8 +90,3 @@ def frequency_groups(train_counts: Dict[str, int]) -> Dict[str, List[str]]:
 # model sees at most 224 px a side, so nothing it could use is lost. Ingestion downscales larger
 # JPEGs and rejects other formats; the server refuses them with a 4xx.
 MAX_IMAGE_PIXELS = 25_000_000
-
-
-def is_remote(path: str) -> bool:
-    """A URI (gs://, s3://, hdfs://...) rather than a path on this machine."""
-    return "://" in str(path)

@@ -13,10 +13,12 @@ import logging
 
 import tensorflow as tf
 
+log = logging.getLogger(__name__)
+
 
 def strategy() -> tf.distribute.Strategy:
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
-        logging.info("training on %d GPUs with MirroredStrategy", len(gpus))
+        log.info("training on %d GPUs with MirroredStrategy", len(gpus))
         return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
     return tf.distribute.get_strategy()

@@ -14,19 +14,31 @@ first client request does not pay for graph initialisation.
 import os
 from typing import List, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import losses
+from trainer import losses, posthoc
 from schema.features import IMAGE_KEY, PIXELS_KEY, SPECIES_VOCAB
 
 
 class ServingModule(tf.Module):
+    """The trained model with what the Trainer chose on the validation split applied to its
+    scores (posthoc.py): scores = softmax((1 - w) * (log p - tau * log prior) + w * prototype
+    log-probabilities). With tau = 0 and no prototypes the scores are the model's own."""
 
     def __init__(self, model: tf.keras.Model, tft_output: tft.TFTransformOutput,
-                 posthoc_tau: float = 0.0, class_counts: Optional[Sequence[int]] = None):
+                 posthoc_tau: float = 0.0, class_counts: Optional[Sequence[int]] = None,
+                 prototypes=None, prototype_weight: float = 0.0):
         super().__init__()
         self.model = model
+        self.prototype_weight = float(prototype_weight)
+        if self.prototype_weight:
+            if prototypes is None:
+                raise ValueError("a prototype weight needs the prototypes")
+            # One forward pass gives the probabilities and the embedding the prototypes use.
+            self.scorer = tf.keras.Model(model.input, [model.output, model.layers[-1].input])
+            self.prototypes = tf.constant(np.asarray(prototypes, np.float32))
         self.tft_layer = tft_output.transform_features_layer()
         self.num_classes = int(model.output_shape[-1])
         # Species names travel as an asset (the vocabulary file), looked up by label id.
@@ -44,12 +56,26 @@ class ServingModule(tf.Module):
         self._raw_spec = raw_spec
         self._image_spec = {IMAGE_KEY: raw_spec[IMAGE_KEY]}
 
+    def _scores(self, pixels):
+        if not self.prototype_weight:
+            probabilities = self.model(pixels, training=False)
+            if self.posthoc_tau:
+                probabilities = losses.posthoc_adjust(probabilities, self.class_counts,
+                                                      self.posthoc_tau)
+            return probabilities
+        probabilities, embedding = self.scorer(pixels, training=False)
+        log_scores = tf.math.log(tf.clip_by_value(probabilities, 1e-7, 1.0))
+        if self.posthoc_tau:
+            log_scores -= self.posthoc_tau * tf.constant(
+                posthoc.log_prior(self.class_counts), tf.float32)
+        cosine = tf.linalg.l2_normalize(embedding, axis=-1) @ tf.transpose(self.prototypes)
+        prototype_log = tf.nn.log_softmax(posthoc.PROTOTYPE_SCALE * cosine, axis=-1)
+        return tf.nn.softmax((1.0 - self.prototype_weight) * log_scores
+                             + self.prototype_weight * prototype_log, axis=-1)
+
     def _predict(self, image_column):
         transformed = self.tft_layer({IMAGE_KEY: image_column})
-        probabilities = self.model(transformed[PIXELS_KEY], training=False)
-        if self.posthoc_tau:
-            probabilities = losses.posthoc_adjust(probabilities, self.class_counts,
-                                                  self.posthoc_tau)
+        probabilities = self._scores(transformed[PIXELS_KEY])
         scores, ids = tf.math.top_k(probabilities, k=self.num_classes)
         return {"scores": scores,
                 "classes": self.species_table.lookup(tf.cast(ids, tf.int64)),

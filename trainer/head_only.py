@@ -68,7 +68,7 @@ def fit_head(model: tf.keras.Model, train, evaluation, cache_dir: str, key: str,
     features, head = split_model(model)
     head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     x_train, y_train = cached_features(features, train, os.path.join(cache_dir, f"{key}-train.npz"))
-    x_eval, y_eval = cached_features(features, evaluation, os.path.join(cache_dir, f"{key}-eval.npz"))
+    x_eval, y_eval = cached_features(features, evaluation, os.path.join(cache_dir, f"{key}-valid.npz"))
     data = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
             .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
     return head.fit(data, epochs=epochs, validation_data=(x_eval, y_eval),

@@ -19,6 +19,26 @@ LOSS_PARAMETERS = {
 }
 LOSSES = tuple(LOSS_PARAMETERS)
 BACKBONES = ("full", "frozen")
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
+AUGMENTATIONS = ("flip_crop", "strong", "none")
+SAMPLING = ("natural", "sqrt", "balanced")  # trainer/sampling.py
+
+# Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
+# them. Why each value: README, "The long-tail recipe"; the measurements: benchmarks/README.md.
+RECIPES = {
+    # The paper's setup, exactly: Adam at a constant rate, natural sampling, flips and crops,
+    # the loss from --loss (default its sigmoid focal loss), the last epoch's weights.
+    "paper": {},
+    # Class-balanced sampling throughout, cross-entropy, the best epoch on validation, then a
+    # classifier re-trained on balanced batches and prototype scores, kept where validation
+    # says, and a post-hoc adjustment fitted on validation (a negative tau gives back the
+    # common species what balanced sampling took). Same optimiser, rate and augmentation as
+    # the paper: AdamW, cosine decay and stronger crops lost in the measurements.
+    "longtail": dict(
+        loss="cross_entropy", sampling="balanced", restore_best=True,
+        classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True),
+}
 
 
 def option(default, help: str, **cli) -> Any:
@@ -32,24 +52,56 @@ def option(default, help: str, **cli) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
-    """The paper's settings: Schneider's head on MobileNetV2, Adam 1e-4, batch 32, 224 px,
-    20 epochs, the paper's focal loss."""
+    """Every Trainer setting. The defaults are the paper's (Schneider's head on MobileNetV2, Adam
+    1e-4, batch 32, 224 px, 20 epochs, its focal loss, natural sampling); a recipe (RECIPES,
+    --recipe) changes some of them, and explicit flags change any."""
+    recipe: str = option("longtail", "training recipe: longtail (the recommended long-tail "
+                                     "setup) or paper (the paper's exact settings); explicit "
+                                     "flags override its values", choices=tuple(RECIPES))
     image_size: int = option(224, "pixels a side")
     width: float = option(1.0, "MobileNetV2 width multiplier")
-    weights: str = option("none", "none | imagenet (from Keras' cache) | PATH to .h5")
+    weights: str = option("imagenet", "none | imagenet (Keras' cache; downloaded when missing "
+                                      "unless --offline) | PATH to an .h5 file")
     backbone: str = option("full", "fine-tune all, or train the head only", choices=BACKBONES)
     loss: str = option("sigmoid_focal", "training loss", choices=LOSSES)
     alpha: float = option(0.25, "focal alpha")
     gamma: float = option(2.0, "focal gamma")
     beta: float = option(0.999, "class-balanced beta")
-    tau: float = option(1.0, "logit adjustment tau")
-    posthoc_tau: float = option(0.0, "post-hoc logit adjustment in the exported model (0: off)")
+    tau: float = option(1.0, "logit adjustment tau (the logit_adjusted loss)")
+    posthoc_tau: float = option(0.0, "post-hoc logit adjustment in the exported model (0: off; "
+                                     "--fit-posthoc fits it on the validation split instead)")
     epochs: int = option(20, "training epochs")
     batch_size: int = option(32, "images per step")
-    learning_rate: float = option(1e-4, "Adam's learning rate")
+    learning_rate: float = option(1e-4, "learning rate (the peak of the schedule)")
+    optimizer: str = option("adam", "adam, or adamw (decoupled weight decay)",
+                            choices=OPTIMIZERS)
+    weight_decay: float = option(0.0, "adamw's weight decay")
+    lr_schedule: str = option("constant", "learning-rate schedule after the warm-up",
+                              choices=LR_SCHEDULES)
+    warmup_epochs: float = option(0.0, "epochs of linear learning-rate warm-up")
     seed: int = option(42, "seed of the initial weights, shuffling and augmentation")
-    augment: bool = option(True, "turn off training-time flips and crops",
-                           flag="--no-augment", const=False)
+    augmentation: str = option("flip_crop", "training-time augmentation: flip_crop (flips and "
+                                            "90%% crops), strong (random-resized crops, flips, "
+                                            "brightness and contrast) or none",
+                               choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
+    sampling: str = option("natural", "how often each species is drawn in training",
+                           choices=SAMPLING)
+    resample_last: float = option(0.0, "share of the epochs, at the end, drawn with "
+                                       "--resampling instead (deferred re-sampling; 0: off)")
+    resampling: str = option("balanced", "the sampling of the last --resample-last epochs",
+                             choices=SAMPLING)
+    restore_best: bool = option(False, "keep the weights of the epoch with the best macro-F1 "
+                                       "on the validation split")
+    classifier_retrain_epochs: int = option(0, "a second stage: re-train the classifier layer "
+                                               "on class-balanced batches of frozen features "
+                                               "for this many epochs (cRT; 0: off)")
+    prototypes: bool = option(False, "add nearest-class-mean scores on the model's embedding "
+                                     "(exported in the model), weighted as the validation "
+                                     "split says")
+    fit_posthoc: bool = option(False, "fit the post-hoc logit adjustment tau (and the "
+                                      "prototype weight) on the validation split")
+    offline: bool = option(False, "never download (also RARESPECIES_OFFLINE=1): --weights "
+                                  "imagenet must be in Keras' cache")
     # A sweep's fast mode (frozen backbone): where the backbone's features are cached, shared
     # by every Trainer of the sweep; empty: no cache.
     feature_cache_dir: str = option("", "", cli=False)

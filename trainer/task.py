@@ -1,18 +1,36 @@
-"""The Trainer's run_fn: reads Transform's output, trains the classifier, exports for serving."""
+"""The Trainer's run_fn: reads Transform's output, trains the classifier as the recipe says,
+makes the validation-split choices, and exports for serving.
+
+  1. train: model.fit on the train split, drawn as --sampling says, the last --resample-last
+     share of the epochs drawn as --resampling says (deferred re-sampling); the validation
+     split's macro-F1 is measured after each epoch and the best epoch kept (--restore-best);
+  2. optionally re-train the classifier layer on class-balanced batches (cRT), kept only if the
+     validation split prefers it;
+  3. fit the post-hoc logit adjustment and the prototype weight on the validation split;
+  4. export the SavedModel with those choices inside, and training_report.json (what was chosen,
+     on which split) next to it.
+The test split is never read here: it is the Evaluator's.
+"""
+import dataclasses
+import json
 import logging
 import os
 from typing import List
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from trainer import distribute, export, head_only, losses
-from trainer.data import make_dataset, species_and_counts
+from trainer import data, distribute, export, head_only, losses, posthoc, stages
+from trainer.callbacks import EpochProgress
 from trainer.hparams import TrainerConfig
 from trainer.model import build_model
+from trainer.optimization import make_optimizer
 
-WARMUP_IMAGES = 3  # eval images re-encoded as TF Serving warmup requests
+log = logging.getLogger(__name__)
+WARMUP_IMAGES = 3  # validation images re-encoded as TF Serving warmup requests
+REPORT_FILE = "training_report.json"
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -20,51 +38,139 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # Same seed -> same initial weights for every loss, as the paper reset its model.
     tf.keras.utils.set_random_seed(config.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    species, counts = species_and_counts(tft_output)
-    logging.info("training on %d species, train counts %s", len(species),
-                 dict(zip(species, counts)))
-
-    common = dict(data_accessor=fn_args.data_accessor, tft_output=tft_output,
-                  num_classes=len(species), batch_size=config.batch_size, seed=config.seed)
-    train = make_dataset(fn_args.train_files, training=True, augmentation=config.augment,
-                         **common)
-    evaluation = make_dataset(fn_args.eval_files, training=False, augmentation=False, **common)
+    species, counts = data.species_and_counts(tft_output)
+    num_classes = len(species)
+    log.info("training on %d species, train counts %s", num_classes,
+             dict(zip(species, counts)))
+    train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output, num_classes)
+    valid = data.read_split(fn_args.eval_files, fn_args.data_accessor, tft_output, num_classes)
+    valid_pixels, valid_labels = data.arrays(valid)
+    steps = data.steps_per_epoch(sum(counts), config.batch_size)
 
     with distribute.strategy().scope():  # MirroredStrategy when several GPUs are visible
-        model = build_model(len(species), config.image_size, width=config.width,
-                            weights=config.weights, backbone=config.backbone)
+        model = build_model(num_classes, config.image_size, width=config.width,
+                            weights=config.weights, backbone=config.backbone,
+                            offline=config.offline)
         loss = losses.make_loss(config.loss, class_counts=counts, alpha=config.alpha,
                                 gamma=config.gamma, beta=config.beta, tau=config.tau)
-        model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate),
-                      loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+        model.compile(optimizer=make_optimizer(config, steps), loss=loss,
+                      metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+    best = stages.BestEpoch(valid_pixels, valid_labels, num_classes, config.restore_best)
     # A diverged loss (e.g. focal gamma < 1, whose gradient is unbounded) stops training at
     # once: later epochs cannot recover NaN weights. The model is still exported and
     # evaluated, so a sweep reports the collapse as the paper did instead of stopping.
     callbacks = [
         tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
-        tf.keras.callbacks.TerminateOnNaN()]
+        tf.keras.callbacks.TerminateOnNaN(), EpochProgress(config.epochs)]
+    per_class = None
     if config.backbone == "frozen" and config.feature_cache_dir:
         # A sweep's fast mode: the frozen backbone's features are computed once for all
         # configurations; only the head trains (no augmentation: features are fixed).
-        plain_train = make_dataset(fn_args.train_files, training=False, augmentation=False,
-                                   **common)
-        head_only.fit_head(model, plain_train, evaluation, config.feature_cache_dir,
+        head_only.fit_head(model, train.batch(config.batch_size),
+                           valid.batch(config.batch_size), config.feature_cache_dir,
                            head_only.cache_key(fn_args.transform_output, config),
                            epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-                           callbacks=callbacks, verbose=2)
+                           callbacks=callbacks, verbose=0)
     else:
-        model.fit(train, epochs=config.epochs, validation_data=evaluation,
-                  validation_freq=config.epochs, callbacks=callbacks, verbose=2)
+        # BestEpoch before EpochProgress: the epoch's line shows its validation macro-F1.
+        callbacks.insert(2, best)
+        per_class = fit_stages(model, config, train, num_classes, steps, callbacks)
+        best.restore_best()
 
-    module = export.ServingModule(model, tft_output, posthoc_tau=config.posthoc_tau,
-                                  class_counts=counts)
+    if per_class is None:
+        per_class = data.by_class(train, num_classes)
+    train_pixels = np.concatenate([x for x, _ in per_class])
+    train_labels = np.concatenate([np.full(len(x), c) for c, (x, _) in enumerate(per_class)])
+    report = choose_on_validation(model, config, counts, train_pixels, train_labels,
+                                  valid_pixels, valid_labels)
+    report.update(recipe=config.recipe, settings=config.to_custom_config(),
+                  best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
+                  validation_images=int(len(valid_labels)), species=species,
+                  train_counts=counts)
+    module = export.ServingModule(
+        model, tft_output, posthoc_tau=report["posthoc_tau"], class_counts=counts,
+        prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"])
     export.export(module, fn_args.serving_model_dir,
-                  warmup_images=warmup_images(evaluation, WARMUP_IMAGES))
+                  warmup_images=export.encode_warmup_images(valid_pixels[:WARMUP_IMAGES])
+                  if len(valid_pixels) else [])
+    write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
 
 
-def warmup_images(dataset, n: int) -> List[bytes]:
-    """JPEG files of the first `n` eval images for TF Serving's warmup requests. The Trainer
-    sees only Transform's output (no raw image bytes), so these are the transformed pixels
-    re-encoded: real images, at model size."""
-    pixels = [image for image, _ in dataset.unbatch().take(n)]
-    return export.encode_warmup_images(pixels) if pixels else []
+def fit_stages(model, config: TrainerConfig, train, num_classes: int, steps: int,
+               callbacks: List) -> list:
+    """model.fit as the sampling settings say; returns the per-class arrays if it made them."""
+    resampled = int(round(config.resample_last * config.epochs))
+    first = config.epochs - resampled
+    per_class = None
+    if first:
+        if config.sampling == "natural":
+            batches = data.natural_batches(train, config.batch_size, config.seed,
+                                           config.augmentation)
+            model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
+        else:
+            per_class = data.by_class(train, num_classes)
+            batches = data.sampled_batches(per_class, config.sampling, config.batch_size,
+                                           config.seed, config.augmentation)
+            model.fit(batches, epochs=first, steps_per_epoch=steps, callbacks=callbacks,
+                      verbose=0)
+    if resampled:
+        per_class = per_class or data.by_class(train, num_classes)
+        batches = data.sampled_batches(per_class, config.resampling, config.batch_size,
+                                       config.seed + 1, config.augmentation)
+        model.fit(batches, initial_epoch=first, epochs=config.epochs, steps_per_epoch=steps,
+                  callbacks=callbacks, verbose=0)
+    return per_class
+
+
+def choose_on_validation(model, config: TrainerConfig, counts, train_pixels, train_labels,
+                         valid_pixels, valid_labels) -> dict:
+    """Which classifier layer, which post-hoc tau, which prototype weight: each by validation
+    macro-F1 (posthoc.py). Without validation images: the trained classifier and the fixed
+    --posthoc-tau. Returns the training report's choices (and the prototypes to export)."""
+    num_classes = len(counts)
+    taus = posthoc.TAUS if config.fit_posthoc else (config.posthoc_tau,)
+    weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
+    if not len(valid_labels):
+        return {"classifier": "trained", "posthoc_tau": config.posthoc_tau,
+                "prototype_weight": 0.0, "validation_f1": None, "_prototypes": None,
+                "chosen_on": "nothing (no validation images): fixed settings"}
+
+    def candidate():
+        embed = stages.embedding_model(model)
+        class_prototypes = posthoc.prototypes(
+            embed.predict(train_pixels, batch_size=256, verbose=0), train_labels, num_classes)
+        probabilities = model.predict(valid_pixels, batch_size=256, verbose=0)
+        prototype_log = posthoc.prototype_log_probs(
+            embed.predict(valid_pixels, batch_size=256, verbose=0), class_prototypes)
+        adjustment = posthoc.fit(probabilities, valid_labels, counts, prototype_log,
+                                 taus, weights)
+        return adjustment, class_prototypes
+
+    trained, trained_prototypes = candidate()
+    candidates = [("trained", trained, trained_prototypes, stages.classifier_weights(model))]
+    if config.classifier_retrain_epochs:
+        stages.retrain_classifier(model, train_pixels, train_labels,
+                                  config.classifier_retrain_epochs, config.batch_size,
+                                  config.seed)
+        retrained, retrained_prototypes = candidate()
+        candidates.append(("re-trained on class-balanced batches (cRT)", retrained,
+                           retrained_prototypes, stages.classifier_weights(model)))
+    name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
+    _, _, class_prototypes, weights_kept = next(c for c in candidates if c[0] == name)
+    stages.set_classifier_weights(model, weights_kept)
+    return {"classifier": name, "posthoc_tau": adjustment.tau,
+            "prototype_weight": adjustment.prototype_weight,
+            "validation_f1": adjustment.validation_f1,
+            "candidates": {c[0]: dataclasses.asdict(c[1]) for c in candidates},
+            "_prototypes": class_prototypes if adjustment.prototype_weight else None,
+            "chosen_on": f"the validation split ({len(valid_labels)} images)"}
+
+
+def write_report(report: dict, model_run_dir: str, serving_model_dir: str) -> None:
+    """training_report.json in the model run folder and in the model's assets.extra/ (which
+    the Pusher ships and the evaluation report reads)."""
+    text = json.dumps(report, indent=2, default=float)
+    for folder in (model_run_dir, os.path.join(serving_model_dir, "assets.extra")):
+        tf.io.gfile.makedirs(folder)
+        with tf.io.gfile.GFile(os.path.join(folder, REPORT_FILE), "w") as handle:
+            handle.write(text)

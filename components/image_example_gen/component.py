@@ -30,6 +30,10 @@ class ImageExampleGenSpec(types.ComponentSpec):
         # Largest image written as is (pixels); larger JPEGs are downscaled, others rejected.
         # 0 or absent: schema.features.MAX_IMAGE_PIXELS.
         "max_pixels": ExecutionParameter(type=int, optional=True),
+        # Without a valid split in the data: the share of each species' train files held out
+        # for validation, and the seed that picks them (listing.carve_validation).
+        "valid_share": ExecutionParameter(type=float, optional=True),
+        "split_seed": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -43,11 +47,14 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, input_base: str, csv_index: Optional[str] = None,
-                 input_fingerprint: Optional[str] = None, max_pixels: Optional[int] = None):
+                 input_fingerprint: Optional[str] = None, max_pixels: Optional[int] = None,
+                 valid_share: float = executor.DEFAULT_VALID_SHARE, split_seed: int = 0):
         super().__init__(spec=ImageExampleGenSpec(
             input_base=input_base,
             csv_index=csv_index or "",
             input_fingerprint=input_fingerprint or "",
             max_pixels=max_pixels or 0,
+            valid_share=float(valid_share),
+            split_seed=int(split_seed),
             examples=types.Channel(type=standard_artifacts.Examples),
             ingest_report=types.Channel(type=IngestReport)))

@@ -20,7 +20,11 @@ from components.image_example_gen.image_check import check_image
 from schema import features
 from schema.features import MAX_IMAGE_PIXELS
 
+log = logging.getLogger(__name__)
+
 EXAMPLES_KEY = "examples"
+# Share of each species' train files held out for validation when the data have no valid split.
+DEFAULT_VALID_SHARE = 0.1
 REPORT_KEY = "ingest_report"
 
 
@@ -58,14 +62,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            exec_properties: Dict[str, Any]) -> None:
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         report = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
-        files = listing.list_dataset(exec_properties["input_base"],
-                                     exec_properties.get("csv_index") or None)
+        listed = listing.list_dataset(exec_properties["input_base"],
+                                      exec_properties.get("csv_index") or None)
+        if not any(f.split == features.EVAL for f in listed):
+            # Evaluation and the train/eval drift check need it: say so here, at the source.
+            raise listing.DatasetError(
+                f"no test images under {exec_properties['input_base']!r}: expected "
+                "test/<Species>/ folders (or 'test' rows in the CSV index)")
+        files = listing.carve_validation(listed, float(exec_properties.get("valid_share") or
+                                                       DEFAULT_VALID_SHARE),
+                                         int(exec_properties.get("split_seed") or 0))
+        held_out = sum(f.held_out for f in files)
         splits = sorted({f.split for f in files},
                         key=list(features.SPLIT_FOLDERS.values()).index)
-        if features.EVAL not in splits:
-            # Evaluation and the train/eval drift check need it: say so here, at the source.
-            raise ValueError(f"no test images under {exec_properties['input_base']!r}: expected "
-                             "test/<Species>/ folders (or 'test' rows in the CSV index)")
         work_dir = os.path.join(report.uri, "_beam")
         max_pixels = int(exec_properties.get("max_pixels") or MAX_IMAGE_PIXELS)
         empty_folders = ([] if exec_properties.get("csv_index") else
@@ -79,8 +88,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                           "rejected", main="ok"))
             ok, rejected = routed.ok, routed.rejected
             train_counts = (ok
-                            | "TrainOnly" >> beam.Filter(
-                                lambda item: item.file.split == features.TRAIN)
+                            | "TrainOnly" >> beam.Filter(lambda item: item.file.from_train)
                             | "Species" >> beam.Map(lambda item: item.file.species)
                             | "Count" >> beam.combiners.Count.PerElement()
                             | "AsDict" >> beam.combiners.ToDict())
@@ -102,8 +110,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  os.path.join(work_dir, ingest_report.REJECTED_RECORDS), shard_name_template=""))
 
         examples.split_names = artifact_utils.encode_split_names(splits)
-        summary = ingest_report.write_report(report.uri, work_dir, files_read=len(files),
-                                             empty_folders=empty_folders)
+        summary = ingest_report.write_report(
+            report.uri, work_dir, files_read=len(files), empty_folders=empty_folders,
+            validation=(f"held out from train: {held_out} files" if held_out
+                        else "the data's own valid split"))
         fileio.rmtree(work_dir)
         check_records_on_disk(examples.uri, {split: sum(summary["counts"].get(split, {}).values())
                                              for split in splits})
@@ -111,7 +121,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             report.set_int_custom_property(key, summary[key])
         report.set_int_custom_property("leaked_images", len(summary["leakage"]))
         for warning in summary["warnings"]:
-            logging.warning("ingestion: %s", warning)
+            log.warning("ingestion: %s", warning)
 
 
 def count_records(split_dir: str) -> int:

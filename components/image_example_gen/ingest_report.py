@@ -34,7 +34,8 @@ REJECTED_RECORDS = "rejected"
 def written_record(checked) -> str:
     """The work record of a written file (an image_check.Checked)."""
     f = checked.file
-    return json.dumps([f.split, f.species, f.filename, checked.note, checked.sha256])
+    return json.dumps([f.split, f.species, f.filename, checked.note, checked.sha256,
+                       f.held_out])
 
 
 def rejected_record(rejected) -> str:
@@ -54,7 +55,7 @@ def find_duplicates(written: List[list]) -> Tuple[List[dict], List[dict]]:
     """Groups of written files with the same sha256: (across splits, within one split).
     Each group: {"sha256", "splits", "species", "files": [filename, ...]}."""
     by_hash = collections.defaultdict(list)
-    for split, species, filename, _, sha256 in written:
+    for split, species, filename, _, sha256, *_ in written:
         by_hash[sha256].append((split, species, filename))
     across, within = [], []
     for sha256, members in sorted(by_hash.items(), key=lambda kv: sorted(kv[1])):
@@ -77,7 +78,8 @@ def _write_csv(path: str, header: List[str], rows) -> None:
 
 
 def write_report(report_dir: str, work_dir: str, files_read: int,
-                 empty_folders: Optional[List[str]] = None) -> Dict[str, Any]:
+                 empty_folders: Optional[List[str]] = None,
+                 validation: str = "") -> Dict[str, Any]:
     """Writes summary.json, rejected.csv, notes.csv and duplicates.csv; raises if any listed
     file is unaccounted for."""
     written = _read_records(os.path.join(work_dir, WRITTEN_RECORDS))
@@ -88,7 +90,13 @@ def write_report(report_dir: str, work_dir: str, files_read: int,
     counts = collections.defaultdict(collections.Counter)
     for split, species, *_ in written:
         counts[split][species] += 1
-    train_counts = dict(sorted(counts[TRAIN].items()))
+    # The frequency groups count the data's train split: train files held out for validation
+    # too (each species keeps its rank and group whatever share is held out).
+    train_counts = collections.Counter(counts[TRAIN])
+    for split, species, *rest in written:
+        if split != TRAIN and len(rest) > 3 and rest[3]:
+            train_counts[species] += 1
+    train_counts = dict(sorted(train_counts.items()))
     notes = sorted(r[:4] for r in written if r[3])
     across, within = find_duplicates(written)
 
@@ -118,6 +126,8 @@ def write_report(report_dir: str, work_dir: str, files_read: int,
         "rejected_by_reason": dict(collections.Counter(r[3].split(":")[0] for r in rejected)),
         "counts": {split: dict(sorted(c.items())) for split, c in sorted(counts.items()) if c},
         "frequency_groups": frequency_groups(train_counts),
+        "validation_split": validation,  # where the valid split came from
+        "group_counts": train_counts,     # what the frequency groups were computed from
         # The same image (by sha256 of the file) in more than one split: train/test leakage.
         "leakage": across,
         "duplicates_within_split": within,
@@ -131,7 +141,7 @@ def write_report(report_dir: str, work_dir: str, files_read: int,
     _write_csv(os.path.join(report_dir, NOTES_FILE), ["split", "species", "filename", "note"],
                notes)
     split_of = {}
-    for split, species, filename, _, _ in written:
+    for split, species, filename, *_ in written:
         split_of[filename] = (split, species)
     _write_csv(os.path.join(report_dir, DUPLICATES_FILE),
                ["sha256", "kind", "split", "species", "filename"],

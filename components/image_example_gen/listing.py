@@ -13,11 +13,15 @@ import hashlib
 import os
 from typing import List, Optional
 
-from tfx.dsl.io import fileio
-
-from schema.features import SPLIT_FOLDERS, TRAIN, is_remote
+from schema.errors import UserError
+from schema.features import SPLIT_FOLDERS, TRAIN, VALID
+from schema.paths import filesystem, is_remote
 
 CSV_COLUMNS = ("filepaths", "labels", "data set")
+
+
+class DatasetError(UserError, ValueError):
+    """The dataset's layout or CSV index cannot be read as labelled images."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +30,13 @@ class ImageFile:
     species: str   # label, spelled as the folder or CSV spells it
     path: str      # absolute path (or URI) to read
     filename: str  # path relative to the dataset root, for tracing errors back
+    held_out: bool = False  # a train file held out for validation (carve_validation)
+
+    @property
+    def from_train(self) -> bool:
+        """In the data's train split (held out for validation or not): the files whose counts
+        make the frequency groups."""
+        return self.split == TRAIN or self.held_out
 
 
 def is_hidden(filename: str) -> bool:
@@ -37,26 +48,27 @@ def is_hidden(filename: str) -> bool:
 def _species_folders(root: str):
     """(split folder, TFX split, species, species folder) for each species folder under root;
     a stray file beside the species folders has no label and is not one."""
+    fs = filesystem(root)
     for folder, split in SPLIT_FOLDERS.items():
         split_dir = os.path.join(root, folder)
-        if not fileio.isdir(split_dir):
+        if not fs.isdir(split_dir):
             continue
-        for species in sorted(fileio.listdir(split_dir)):
+        for species in sorted(fs.listdir(split_dir)):
             species = species.rstrip("/")
             species_dir = os.path.join(split_dir, species)
-            if fileio.isdir(species_dir):
+            if fs.isdir(species_dir):
                 yield folder, split, species, species_dir
 
 
 def list_folder_layout(root: str) -> List[ImageFile]:
     files = []
     for _, split, species, species_dir in _species_folders(root):
-        for dirpath, _, names in fileio.walk(species_dir):
+        for dirpath, _, names in filesystem(root).walk(species_dir):
             for name in sorted(names):
                 path = os.path.join(dirpath, name)
                 files.append(ImageFile(split, species, path, os.path.relpath(path, root)))
     if not any(f.split == TRAIN for f in files):
-        raise ValueError(f"no train/<Species>/ images under {root!r}: expected a folder per "
+        raise DatasetError(f"no train/<Species>/ images under {root!r}: expected a folder per "
                          "species under train/ and test/ (or pass the Kaggle CSV index)")
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
 
@@ -72,22 +84,52 @@ def empty_species_folders(root: str, files: List[ImageFile]) -> List[str]:
 def list_csv_index(csv_path: str) -> List[ImageFile]:
     root = os.path.dirname(csv_path)
     files = []
-    with fileio.open(csv_path, "r") as handle:
+    with filesystem(csv_path).open(csv_path, "r") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {missing}; expected {CSV_COLUMNS}")
+            raise DatasetError(f"{csv_path}: missing column(s) {missing}; expected {CSV_COLUMNS}")
         for line, row in enumerate(reader, start=2):
             empty = [c for c in CSV_COLUMNS if not (row.get(c) or "").strip()]
             if empty:
-                raise ValueError(f"{csv_path}:{line}: no value for {empty}")
+                raise DatasetError(f"{csv_path}:{line}: no value for {empty}")
             split = SPLIT_FOLDERS.get(row["data set"].strip().lower())
             if split is None:
-                raise ValueError(f"{csv_path}:{line}: unknown data set {row['data set']!r}, "
+                raise DatasetError(f"{csv_path}:{line}: unknown data set {row['data set']!r}, "
                                  f"expected one of {sorted(SPLIT_FOLDERS)}")
             rel = row["filepaths"].strip()
             files.append(ImageFile(split, row["labels"].strip(), os.path.join(root, rel), rel))
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
+
+
+def carve_validation(files: List[ImageFile], share: float, seed: int = 0) -> List[ImageFile]:
+    """Files with a validation split: as they are when the data have one (a valid/ folder, or
+    'valid' rows in the CSV index); otherwise `share` of each species' train files, rounded,
+    moved to valid (held_out), keeping at least one train file of every species. Which files
+    move depends on `seed` and their names only, not on the listing order."""
+    if any(f.split == VALID for f in files):
+        return files
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"the validation share must be between 0 and 1, got {share}")
+    by_species = {}
+    for f in files:
+        if f.split == TRAIN and not is_hidden(f.filename):
+            by_species.setdefault(f.species, []).append(f)
+    chosen = set()
+    for species, members in by_species.items():
+        count = min(len(members) - 1, int(len(members) * share + 0.5))
+        ranked = sorted(members, key=lambda f: hashlib.sha256(
+            f"{seed}\0{f.filename}".encode()).hexdigest())
+        chosen.update(ranked[:count])
+    if not chosen:  # every species too small for its share: one file of the largest
+        largest = max(by_species.values(), key=len, default=[])
+        if len(largest) < 2:
+            raise DatasetError("no file can be held out for validation: every species has a "
+                               "single train image; add a valid/<Species>/ folder")
+        chosen.add(sorted(largest, key=lambda f: f.filename)[0])
+    carved = [dataclasses.replace(f, split=VALID, held_out=True) if f in chosen else f
+              for f in files]
+    return sorted(carved, key=lambda f: (f.split, f.species, f.filename))
 
 
 def list_dataset(input_base: str, csv_index: Optional[str] = None) -> List[ImageFile]:
@@ -115,6 +157,7 @@ def _size_and_mtime(path: str) -> str:
         except OSError:
             return "missing"
         return f"{stat.st_size}:{stat.st_mtime_ns}"
+    from tfx.dsl.io import fileio
     if not fileio.exists(path):
         return "missing"
     stat = fileio.stat(path)

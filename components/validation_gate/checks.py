@@ -17,7 +17,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from schema.features import EVAL, TRAIN
+from schema.features import EVAL, TRAIN, VALID
 
 POLICIES = ("fail", "warn")
 
@@ -47,7 +47,7 @@ def read_anomalies(anomalies_artifact, prefix: str = "Split") -> List[str]:
 def check_ingest_summary(summary) -> List[str]:
     """Problems that the schema cannot see: a split with no examples, species with no train data."""
     counts = summary["counts"]
-    problems = [f"split {split!r} has no decodable images" for split in (TRAIN, EVAL)
+    problems = [f"split {split!r} has no decodable images" for split in (TRAIN, EVAL, VALID)
                 if not counts.get(split)]
     train = set(counts.get(TRAIN, {}))
     for split, per_species in counts.items():

@@ -9,9 +9,12 @@ from tfx.types import standard_artifacts
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.ingest_report import load_summary
 from components.validation_gate import checks
+from schema.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
-class DataNotValidError(RuntimeError):
+class DataNotValidError(UserError, RuntimeError):
     """The data failed validation: a user error (fix the data or the schema), not a bug."""
 
 
@@ -25,7 +28,7 @@ def ValidationGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]
         checks.read_anomalies(anomalies), load_summary(ingest_report.uri),
         checks.read_anomalies(drift_anomalies, prefix="SplitPair"), on_leakage, on_drift)
     for warning in warnings:
-        logging.warning("validation warning: %s", warning)
+        log.warning("validation warning: %s", warning)
     if problems:
         raise DataNotValidError("the data failed validation; fix the data or the schema "
                                 "(schema/schema.pbtxt) and run again:\n  - "

@@ -1,6 +1,7 @@
 """Dataset commands: `rarespecies demo-data` (the synthetic demo dataset, pipeline/data/
 demo_data.py) and `rarespecies prepare-paper-subset` (the paper's 20 species from Kaggle's
 bird dataset, pipeline/data/paper_subset.py)."""
+import os
 import sys
 
 from pipeline.configs import PipelineConfig
@@ -11,8 +12,8 @@ def add_parser(subparsers) -> None:
         "demo-data",
         help="write the synthetic 20-species demo image dataset (Table I counts)",
         description="Write a synthetic image dataset with the paper's 20 species and Table I's "
-                    "training counts (1,811 train, 677 test images) as "
-                    "OUT/{train,test}/<Species Name>/<nnnn>.jpg. Same seed, same bytes.")
+                    "training counts (1,811 train, 677 test and 200 validation images) as "
+                    "OUT/{train,test,valid}/<Species Name>/<nnnn>.jpg. Same seed, same bytes.")
     parser.add_argument("--out", default=PipelineConfig().data_root,
                         help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -34,6 +35,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
     parser.set_defaults(func=prepare_paper_subset_command)
 
+    parser = subparsers.add_parser(
+        "schema", help="write a curated schema for your own species (review it, then pass it "
+                       "to run with --schema)",
+        description="Write a curated schema (schema.pbtxt) for a dataset: the species of its "
+                    "train split as the species domain, and the pipeline's image, filename and "
+                    "frequency-group features. Review the species, then pass the file to "
+                    "`rarespecies run --schema`.")
+    parser.add_argument("--data-root", required=True,
+                        help="folder with train/ and test/ (valid/ optional)")
+    parser.add_argument("--csv-index", help="Kaggle CSV index (filepaths,labels,data set), "
+                                            "relative to --data-root")
+    parser.add_argument("--output", required=True, help="the schema file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    parser.set_defaults(func=schema_command)
+
 
 def demo_data_command(args) -> int:
     from pipeline.data import demo_data  # numpy/PIL import kept out of `rarespecies --help`
@@ -44,9 +60,33 @@ def demo_data_command(args) -> int:
     except FileExistsError as err:  # a user error, not a crash: no traceback
         print(f"demo-data: error: {err}", file=sys.stderr)
         return 1
-    print(f"demo-data: {summary['n_train']} train + {summary['n_test']} test images, "
+    print(f"demo-data: {summary['n_train']} train + {summary['n_test']} test + "
+          f"{summary['n_valid']} valid images, "
           f"{len(summary['train'])} species, {args.image_size}px, seed {args.seed} -> "
           f"{summary['out_dir']}")
+    return 0
+
+
+def schema_command(args) -> int:
+    from pipeline import dataset_schema
+    from schema import curated
+    from schema.errors import UserError
+    if os.path.exists(args.output) and not args.overwrite:
+        print(f"error: {args.output} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 1
+    if not os.path.isdir(args.data_root):
+        print(f"error: data root {args.data_root!r} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        count = dataset_schema.write_dataset_schema(args.data_root, args.output, args.csv_index)
+    except (UserError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    species = curated.read_species(args.output)
+    shown = ", ".join(species[:8]) + (f", ... ({count - 8} more)" if count > 8 else "")
+    print(f"Wrote {args.output}: {count} species ({shown}).")
+    print("Review the species domain, then run with it:")
+    print(f"  rarespecies run --data-root {args.data_root} --schema {args.output}")
     return 0
 
 
@@ -63,9 +103,10 @@ def prepare_paper_subset_command(args) -> int:
         if name in result["short"]:
             have, want = result["short"][name]
             note = f"  (only {have} of Table I's {want} train images available)"
-        print(f"{name:<20} train {c['train']:>4}  test {c['test']:>4}{note}")
+        print(f"{name:<20} train {c['train']:>4}  test {c['test']:>4}  valid {c['valid']:>3}"
+              f"{note}")
     if result["missing"]:
         print(f"not found in the Kaggle data (left out): {', '.join(result['missing'])}")
-    print(f"{result['n_train']} train + {result['n_test']} test images -> {result['out_dir']} "
-          "(manifest.csv lists each file's source)")
+    print(f"{result['n_train']} train + {result['n_test']} test + {result['n_valid']} valid "
+          f"images -> {result['out_dir']} (manifest.csv lists each file's source)")
     return 0

@@ -8,8 +8,9 @@ import typing
 from typing import Iterable, Set
 
 from pipeline.configs import PIPELINE_FIELDS, TRAINER_FIELDS, PipelineConfig, make_config
-from schema.features import is_remote
-from trainer.hparams import TrainerConfig
+from pipeline.dataset_schema import INFER
+from schema.paths import is_remote
+from trainer.hparams import RECIPES, TrainerConfig
 
 MAIN_GROUP = "main"
 
@@ -40,8 +41,13 @@ def add_config_flags(parser: argparse.ArgumentParser, groups: Iterable[str] = (M
             continue
         flag = meta.get("flag") or "--" + field.name.replace("_", "-")
         kwargs = dict(dest=field.name, help=meta["help"], default=None)
+        for alias, const in meta.get("aliases", {}).items():
+            parser.add_argument(alias, dest=field.name, action="store_const", const=const,
+                                default=None, help=f"the same as {flag} {const}")
         if "const" in meta:
             kwargs.update(action="store_const", const=meta["const"])
+        elif _value_type(owner, field) is bool:
+            kwargs.update(action=argparse.BooleanOptionalAction)
         elif typing.get_origin(_value_type(owner, field)) in (list, typing.List):
             kwargs.update(action="append", metavar=meta.get("metavar"))
         else:
@@ -49,7 +55,12 @@ def add_config_flags(parser: argparse.ArgumentParser, groups: Iterable[str] = (M
                           metavar=meta.get("metavar"))
             default = meta.get("shown_default", getattr(
                 defaults.trainer if owner is TrainerConfig else defaults, field.name))
-            kwargs["help"] += f" (default {default})" if default not in ("", None) else ""
+            if owner is TrainerConfig and any(field.name in v for v in RECIPES.values()):
+                kwargs["help"] += " (" + "; ".join(
+                    f"{name}: {values.get(field.name, default)}"
+                    for name, values in RECIPES.items()) + ")"
+            elif default not in ("", None):
+                kwargs["help"] += f" (default {default})"
         parser.add_argument(flag, **kwargs)
 
 
@@ -66,6 +77,6 @@ def config_from_args(args: argparse.Namespace, demo: bool = False,
     config = make_config({name: getattr(args, name) for name in given_fields(args)}, demo=demo)
     if absolute_paths:
         for field in ("output_dir", "data_root", "schema_path"):
-            if not is_remote(getattr(config, field)):
+            if not is_remote(getattr(config, field)) and getattr(config, field) != INFER:
                 setattr(config, field, os.path.abspath(getattr(config, field)))
     return config

@@ -43,7 +43,11 @@ PALETTES = (
     ((110, 80, 40), (200, 170, 120)),
     ((20, 30, 80), (90, 220, 120)),
 )
-SPLITS = ("train", "test")
+# A split's index seeds its images' RNG: appending a split leaves the others' bytes as they were.
+SPLITS = ("train", "test", "valid")
+# The default dataset's valid/ folder, balanced like Kaggle's (which has 5 a species): what the
+# recipe's choices (best epoch, post-hoc tau, ...) are made on, never the test split.
+DEFAULT_VALID_PER_SPECIES = 10
 
 
 def signature(index):
@@ -186,11 +190,14 @@ def _write(task):
 
 
 def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=None,
-             species=None, overwrite=False, workers=None) -> dict:
-    """Write out_dir/{train,test}/<Species Name>/<nnnn>.jpg and return a summary of the counts.
+             species=None, overwrite=False, workers=None, valid_counts=None) -> dict:
+    """Write out_dir/{train,test,valid}/<Species Name>/<nnnn>.jpg and return a summary of the
+    counts.
 
     species: subset of the paper's species (default: the keys of train_counts, else all 20).
     train_counts / test_counts: name -> count overrides (default Table I and DEFAULT_TEST_COUNTS).
+    valid_counts: name -> count; default DEFAULT_VALID_PER_SPECIES each for the default dataset,
+    none (no valid/ folder: the pipeline holds out a share of train) when counts are given.
     overwrite: replace existing train/test folders (otherwise refuse, so datasets never mix).
     workers: processes to use (default: all CPUs; 1 = in this process)."""
     out_dir = Path(out_dir)
@@ -208,6 +215,11 @@ def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=Non
         if missing:
             raise ValueError(f"{split}_counts has no count for {missing}")
         counts[split] = {n: int(table[n]) for n in names}
+    if valid_counts is None and train_counts is None and test_counts is None:
+        valid_counts = {n: DEFAULT_VALID_PER_SPECIES for n in names}
+    counts["valid"] = {n: int(c) for n, c in (valid_counts or {}).items() if c}
+    if set(counts["valid"]) - set(names):
+        raise ValueError(f"valid_counts names species not in {names}")
 
     existing = [out_dir / split for split in SPLITS if (out_dir / split).exists()]
     if existing and not overwrite:
@@ -242,7 +254,8 @@ def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=Non
             _write(task)
 
     return {"out_dir": str(out_dir), "train": counts["train"], "test": counts["test"],
-            "n_train": sum(counts["train"].values()), "n_test": sum(counts["test"].values())}
+            "valid": counts["valid"], "n_train": sum(counts["train"].values()),
+            "n_test": sum(counts["test"].values()), "n_valid": sum(counts["valid"].values())}
 
 
 def present(data_root) -> bool:

@@ -1,7 +1,9 @@
 """Builds the paper's dataset from Kaggle's bird species dataset.
 
 The paper took 20 species (Table I), split each 80/20, then cut the train side down to
-Table I's counts to make it imbalanced. Kaggle's tree spells species in capitals
+Table I's counts to make it imbalanced. The images the cut leaves over give a balanced
+validation split (VALID_PER_SPECIES a species, fewer where too few are left), on which the
+long-tail recipe makes its choices; the paper had none. Kaggle's tree spells species in capitals
 (`SORA`, `CARMINE BEE-EATER`); names are matched without regard to case, and the output
 uses the paper's spelling so that the curated schema matches.
 """
@@ -16,6 +18,7 @@ from components.image_example_gen import listing
 from pipeline.data.paper import TABLE_I_TRAIN_COUNTS
 
 TEST_FRACTION = 0.2
+VALID_PER_SPECIES = 10
 # Spellings that differ between the paper's Table I and Kaggle's folders.
 ALIASES = {"carmin bee-eater": "Carmine Bee-Eater"}
 
@@ -47,8 +50,8 @@ def find_kaggle_images(kaggle_root: str, csv_index: Optional[str] = None) -> Dic
 
 def prepare(kaggle_root: str, out_dir: str, seed: int = 0,
             csv_index: Optional[str] = None) -> Dict:
-    """Writes out_dir/{train,test}/<Species>/ and out_dir/manifest.csv; returns a summary."""
-    if os.path.exists(os.path.join(out_dir, "train")) or os.path.exists(os.path.join(out_dir, "test")):
+    """Writes out_dir/{train,test,valid}/<Species>/ and out_dir/manifest.csv; returns a summary."""
+    if any(os.path.exists(os.path.join(out_dir, split)) for split in ("train", "test", "valid")):
         raise FileExistsError(f"{out_dir} already holds a dataset; choose an empty folder")
     images = find_kaggle_images(kaggle_root, csv_index)
     missing = [name for name in TABLE_I_TRAIN_COUNTS if name not in images]
@@ -60,10 +63,11 @@ def prepare(kaggle_root: str, out_dir: str, seed: int = 0,
         random.Random(f"{seed}:{name}").shuffle(paths)  # per species: independent of the others
         n_test = max(1, round(len(paths) * TEST_FRACTION))
         test, train = paths[:n_test], paths[n_test:][:want_train]
+        valid = paths[n_test + len(train):][:VALID_PER_SPECIES]
         if len(train) < want_train:
             short[name] = (len(train), want_train)
-        counts[name] = {"train": len(train), "test": len(test)}
-        for split, chosen in (("train", train), ("test", test)):
+        counts[name] = {"train": len(train), "test": len(test), "valid": len(valid)}
+        for split, chosen in (("train", train), ("test", test), ("valid", valid)):
             folder = os.path.join(out_dir, split, name)
             os.makedirs(folder, exist_ok=True)
             for i, path in enumerate(chosen):
@@ -77,4 +81,5 @@ def prepare(kaggle_root: str, out_dir: str, seed: int = 0,
         writer.writerows(rows)
     return {"out_dir": out_dir, "counts": counts, "missing": missing, "short": short,
             "n_train": sum(c["train"] for c in counts.values()),
-            "n_test": sum(c["test"] for c in counts.values())}
+            "n_test": sum(c["test"] for c in counts.values()),
+            "n_valid": sum(c["valid"] for c in counts.values())}

@@ -26,6 +26,7 @@ class ReportData:
     pushed_destination: Optional[str] = None
     model_name: str = ""
     training: Dict = dataclasses.field(default_factory=dict)   # the Trainer's custom_config
+    choices: Dict = dataclasses.field(default_factory=dict)    # training_report.json
     data_root: str = ""
     files_rejected: int = 0
 
@@ -47,6 +48,16 @@ def species_rows(data: ReportData) -> List[Dict]:
                          test_count=int(count or 0), precision=scores.get("precision"),
                          recall=scores.get("recall"), f1=scores.get("f1")))
     return sorted(rows, key=lambda r: (-r["train_count"], r["species"]))
+
+
+def read_training_report(model_uri: str) -> Dict:
+    """What the Trainer chose on the validation split (trainer/task.py), {} for older models."""
+    from tfx.dsl.io import fileio
+    path = os.path.join(model_uri, "Format-Serving", "assets.extra", "training_report.json")
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path, "r") as handle:
+        return json.load(handle)
 
 
 def _read_vocabulary(model_uri: str) -> List[str]:
@@ -117,4 +128,5 @@ def gather(config) -> ReportData:
         validation=_validation(evaluation.uri), blessed=outputs["blessed"],
         pushed=outputs["pushed"], pushed_destination=outputs["pushed_destination"],
         model_name=config.model_name, training=training, data_root=data_root,
+        choices=read_training_report(model.uri),
         files_rejected=int(ingest.get("files_rejected", 0)))

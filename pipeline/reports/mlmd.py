@@ -46,6 +46,7 @@ def run_outputs(metadata_path: str, pipeline_name: str) -> Dict[str, Optional[st
     blessing = latest_artifact(store, pipeline_name, "ModelBlessing")
     pushed = latest_artifact(store, pipeline_name, "PushedModel")
     report = latest_artifact(store, pipeline_name, INGEST_REPORT_TYPE)
+    model_run = latest_artifact(store, pipeline_name, "ModelRun")
     return {
         "evaluation": evaluation.uri if evaluation else None,
         "blessed": bool(custom_property(blessing, "blessed", 0)),
@@ -53,6 +54,7 @@ def run_outputs(metadata_path: str, pipeline_name: str) -> Dict[str, Optional[st
         "pushed_destination": custom_property(pushed, "pushed_destination"),
         "ingest_report": report.uri if report else None,
         "ingest_report_id": report.id if report else None,
+        "model_run": model_run.uri if model_run else None,  # the Trainer's TensorBoard logs
     }
 
 

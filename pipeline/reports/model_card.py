@@ -6,7 +6,12 @@ from pipeline.reports.gather import ReportData, species_rows
 from pipeline.reports.tables import markdown_table, validation_lines
 from pipeline.reports.rows import fmt, row_value
 from schema.features import FEW_BELOW, bottom, top
-from trainer.hparams import LOSS_PARAMETERS
+from trainer.hparams import LOSS_PARAMETERS, TrainerConfig
+
+PAPER_DEFAULTS = TrainerConfig().to_custom_config()
+# Settings the card names on its own lines, not among the recipe's changes.
+SHOWN = {"recipe", "loss", "alpha", "gamma", "beta", "tau", "image_size", "weights", "backbone",
+         "epochs", "batch_size", "learning_rate", "seed", "feature_cache_dir"}
 
 MODEL_CARD = "model_card.md"
 
@@ -64,10 +69,11 @@ def model_card(data: ReportData) -> str:
         "MobileNetV2 image classifier with Schneider's head (dense 1024-1024-512, softmax over "
         f"{len(data.species)} species), trained by the TFX pipeline `{data.pipeline_name}`.",
         "",
-        f"- loss: {loss_text}; post-hoc logit adjustment tau {setting('posthoc_tau', 0.0)}",
+        f"- recipe: {setting('recipe', 'paper')}; loss: {loss_text}",
         f"- input: {setting('image_size')} px; backbone weights: {setting('weights')}, "
         f"{setting('backbone')}; {setting('epochs')} epochs, batch {setting('batch_size')}, "
         f"learning rate {setting('learning_rate')}, seed {setting('seed')}",
+        *recipe_lines(t, data.choices),
         "- serving: `serving_default(image_bytes)` -> `scores`, `classes` (species, best "
         "first); `serving_examples(examples)` for tf.Examples",
         "",
@@ -104,3 +110,21 @@ def model_card(data: ReportData) -> str:
         *limits,
         "",
     ])
+
+
+def recipe_lines(settings: dict, choices: dict) -> list:
+    """The settings the recipe (or a flag) changed from the paper's, and what the Trainer chose
+    on the validation split (training_report.json)."""
+    changed = [f"{name} {value}" for name, value in sorted(settings.items())
+               if name in PAPER_DEFAULTS and name not in SHOWN and value != PAPER_DEFAULTS[name]]
+    lines = [f"- changed from the paper's settings: {', '.join(changed)}"] if changed else []
+    if choices:
+        lines.append(
+            f"- chosen on {choices.get('chosen_on', 'the validation split')}: "
+            f"best epoch {choices.get('best_epoch')}, classifier {choices.get('classifier')}, "
+            f"post-hoc tau {choices.get('posthoc_tau')}, prototype weight "
+            f"{choices.get('prototype_weight')} (validation macro-F1 "
+            f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")
+    elif settings:
+        lines.append(f"- post-hoc logit adjustment tau {settings.get('posthoc_tau', 0.0)}")
+    return lines

@@ -23,7 +23,7 @@ from pipeline.reports.model_card import MODEL_CARD, model_card
 from pipeline.reports.rows import fmt
 from pipeline.reports.tables import (markdown_table, metrics_csv, per_species_csv,
                                      validation_lines)
-from schema.features import is_remote
+from schema.paths import is_remote
 
 __all__ = ["ReportData", "gather", "write", "write_model_card_next_to_model", "write_report"]
 

@@ -47,7 +47,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("blessing")
     demo_data.generate(tmp / "data", seed=5, image_size=48, species=COMMON + RARE,
                        train_counts=TRAIN, test_counts=TEST)
-    adjusted = small_config(tmp, epochs=8, loss="cross_entropy", posthoc_tau=1.0)
+    adjusted = small_config(tmp, recipe="paper", epochs=8, loss="cross_entropy", posthoc_tau=1.0)
     first = run_and_report(adjusted)
     plain = dataclasses.replace(adjusted,
                                 trainer=dataclasses.replace(adjusted.trainer, posthoc_tau=0.0))

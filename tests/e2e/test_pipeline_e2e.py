@@ -68,7 +68,10 @@ def test_ingestion_accounts_for_every_file(run):
     assert report["files_read"] == n_good + 1
     assert report["examples_written"] == n_good
     assert report["files_rejected"] == 1
-    assert report["counts"]["train"] == TRAIN
+    # No valid/ folder: a share of train is held out for validation; the groups count it.
+    counts = report["counts"]
+    assert {s: counts["train"].get(s, 0) + counts["valid"].get(s, 0) for s in TRAIN} == TRAIN
+    assert report["group_counts"] == TRAIN and sum(counts["valid"].values()) >= 2
     with open(os.path.join(outputs["ingest_report"], "rejected.csv")) as handle:
         rejected = handle.read().splitlines()
     assert len(rejected) == 2 and "train/Sora/corrupt.jpg" in rejected[1]

@@ -47,8 +47,12 @@ def test_cli_writes_default_dataset(tmp_path, capsys):
     assert count_images(out / "train") == {n: TABLE_I_TRAIN_COUNTS[n] for n in sorted(PAPER_SPECIES)}
     assert count_images(out / "test") == {n: demo_data.DEFAULT_TEST_COUNTS[n] for n in sorted(PAPER_SPECIES)}
     assert sorted(p.name for p in (out / "train" / "Araripe Manakin").iterdir()) == ["0000.jpg", "0001.jpg"]
+    # A balanced valid/ folder, as Kaggle's dataset has: what the recipe's choices are made on.
+    assert count_images(out / "valid") == {n: demo_data.DEFAULT_VALID_PER_SPECIES
+                                           for n in sorted(PAPER_SPECIES)}
     line = capsys.readouterr().out
-    assert "1811 train" in line and "677 test" in line and str(out) in line
+    assert "1811 train" in line and "677 test" in line and "200 valid" in line
+    assert str(out) in line
     # A second run without --overwrite refuses, with a message instead of a traceback.
     assert cli.main(["demo-data", "--out", str(out), "--image-size", "8"]) == 1
     assert "--overwrite" in capsys.readouterr().err
@@ -57,7 +61,8 @@ def test_cli_writes_default_dataset(tmp_path, capsys):
 def test_summary_and_image_format(tmp_path):
     summary = demo_data.generate(tmp_path, **SMALL)
     assert summary == {"out_dir": str(tmp_path), "train": {n: 3 for n in SUBSET},
-                       "test": {n: 2 for n in SUBSET}, "n_train": 9, "n_test": 6}
+                       "test": {n: 2 for n in SUBSET}, "valid": {}, "n_train": 9, "n_test": 6,
+                       "n_valid": 0}
     for path in tmp_path.rglob("*.jpg"):
         with Image.open(path) as img:
             assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (32, 32))

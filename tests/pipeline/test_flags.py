@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.cli import flags
 from pipeline.configs import DEMO_OVERRIDES, PipelineConfig, make_config
-from trainer.hparams import TrainerConfig
+from trainer.hparams import RECIPES, TrainerConfig
 
 
 def parse(*argv, groups=(flags.MAIN_GROUP,)):
@@ -33,7 +33,7 @@ def test_flags_reach_both_configs_with_their_types():
                  "--beam-arg=--a", "--beam-arg=--b")
     config = flags.config_from_args(args)
     assert (config.trainer.epochs, config.trainer.learning_rate) == (3, 0.01)
-    assert config.trainer.loss == "logit_adjusted" and config.trainer.augment is False
+    assert config.trainer.loss == "logit_adjusted" and config.trainer.augmentation == "none"
     assert (config.min_accuracy, config.enable_cache) == (0.3, False)
     assert config.schema_path == os.path.abspath("s.pbtxt")
     assert config.beam_args == ["--a", "--b"]
@@ -46,7 +46,33 @@ def test_defaults_come_from_the_config_and_the_demo():
         output_dir=os.path.abspath("out"), schema_path=config.schema_path)
     demo = flags.config_from_args(parse("--epochs", "2"), demo=True)
     assert demo.trainer.image_size == DEMO_OVERRIDES["image_size"]
+    assert demo.trainer.weights == "none"  # the demo downloads nothing
     assert demo.trainer.epochs == 2  # an explicit flag beats the demo's value
+
+
+def test_the_default_recipe_is_longtail_and_the_paper_recipe_is_the_papers_settings():
+    longtail = flags.config_from_args(parse()).trainer
+    assert longtail.recipe == "longtail"
+    assert {k: getattr(longtail, k) for k in RECIPES["longtail"]} == RECIPES["longtail"]
+    paper = flags.config_from_args(parse("--recipe", "paper")).trainer
+    assert paper == TrainerConfig(recipe="paper")  # every value the paper's
+    assert (paper.optimizer, paper.learning_rate, paper.batch_size, paper.epochs,
+            paper.sampling, paper.loss, paper.alpha, paper.gamma) == (
+        "adam", 1e-4, 32, 20, "natural", "sigmoid_focal", 0.25, 2.0)
+
+
+@pytest.mark.parametrize("argv, field, value", [
+    (["--recipe", "paper", "--loss", "cross_entropy"], "loss", "cross_entropy"),
+    (["--sampling", "sqrt"], "sampling", "sqrt"),
+    (["--no-restore-best"], "restore_best", False),
+    (["--recipe", "paper", "--restore-best"], "restore_best", True),
+    (["--classifier-retrain-epochs", "0"], "classifier_retrain_epochs", 0),
+    (["--learning-rate", "0.003"], "learning_rate", 0.003),
+])
+def test_explicit_flags_override_the_recipe(argv, field, value):
+    assert getattr(flags.config_from_args(parse(*argv)).trainer, field) == value
+    # and the demo's values too
+    assert getattr(flags.config_from_args(parse(*argv), demo=True).trainer, field) == value
 
 
 def test_choices_come_from_the_contract():

@@ -44,26 +44,28 @@ def test_split_80_20_and_cut_to_table_one(kaggle, tmp_path):
     out = str(tmp_path / "subset")
     result = paper_subset.prepare(kaggle, out, seed=1)
     # Sora 14 images: 3 test (20%), the other 11 train (fewer than Table I's 248: reported).
-    assert result["counts"]["Sora"] == {"train": 11, "test": 3}
+    assert result["counts"]["Sora"] == {"train": 11, "test": 3, "valid": 0}
     assert result["short"]["Sora"] == (11, 248)
-    # Robin 6: 1 test, 5 left for train, cut to Table I's 4.
-    assert result["counts"]["Robin"] == {"train": 4, "test": 1}
-    assert result["counts"]["Araripe Manakin"] == {"train": 2, "test": 1}
-    assert result["counts"]["Carmine Bee-Eater"] == {"train": 4, "test": 1}
+    # Robin 6: 1 test, 5 left for train, cut to Table I's 4; the one left over validates.
+    assert result["counts"]["Robin"] == {"train": 4, "test": 1, "valid": 1}
+    assert result["counts"]["Araripe Manakin"] == {"train": 2, "test": 1, "valid": 0}
+    assert result["counts"]["Carmine Bee-Eater"] == {"train": 4, "test": 1, "valid": 0}
     assert "Bald Eagle" not in result["counts"]  # not one of the paper's species
     assert "Javan Magpie" in result["missing"] and len(result["missing"]) == 16
 
     rows = read_manifest(out)
-    assert len(rows) == result["n_train"] + result["n_test"] == 21 + 6
-    by_split = {s: {r["source_path"] for r in rows if r["split"] == s} for s in ("train", "test")}
+    assert len(rows) == result["n_train"] + result["n_test"] + result["n_valid"] == 21 + 6 + 1
+    by_split = {s: {r["source_path"] for r in rows if r["split"] == s}
+                for s in ("train", "test", "valid")}
     assert not by_split["train"] & by_split["test"], "a source image in both splits"
+    assert not by_split["valid"] & (by_split["train"] | by_split["test"])
     for row in rows:
         with open(row["source_path"], "rb") as a, open(os.path.join(out, row["path"]), "rb") as b:
             assert a.read() == b.read()
     # The result is a folder-per-class tree the pipeline ingests, in the paper's spelling.
     files = listing.list_folder_layout(out)
     assert {f.species for f in files} == {"Sora", "Robin", "Araripe Manakin", "Carmine Bee-Eater"}
-    assert len(files) == 27
+    assert len(files) == 28
 
 
 def test_seeded_and_csv_index_agrees(kaggle, tmp_path):

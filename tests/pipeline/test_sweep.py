@@ -7,6 +7,7 @@ import pytest
 
 from pipeline import sweep
 from pipeline.configs import make_config
+from trainer.hparams import RECIPES
 
 
 def test_paper_variants_are_table_two():
@@ -42,3 +43,21 @@ def test_trainer_config_per_variant_and_seed(tmp_path):
 def test_unknown_loss_is_refused_when_parsed():
     with pytest.raises(ValueError, match="unknown loss 'focal'"):
         sweep.parse_variant("focal:gamma=2")
+
+
+def test_the_default_columns_are_the_papers_and_the_longtail_recipe(tmp_path):
+    variants = sweep.default_variants()
+    assert [v.label for v in variants][-1] == "longtail"
+    assert sweep.parse_variant("longtail") == variants[-1]
+    # The sweep's own settings: the paper recipe, a flag that the user gave.
+    config = make_config(dict(output_dir=str(tmp_path), recipe="paper", epochs=7,
+                              sampling="sqrt"))
+    longtail = sweep.trainer_config(config, variants[-1], seed=3, given={"epochs", "sampling"})
+    assert longtail.recipe == "longtail" and longtail.seed == 3
+    assert longtail.epochs == 7 and longtail.sampling == "sqrt"  # the user's, kept
+    for name, value in RECIPES["longtail"].items():
+        if name != "sampling":
+            assert getattr(longtail, name) == value, name
+    ce = sweep.trainer_config(config, variants[0], seed=3, given={"epochs", "sampling"})
+    assert (ce.recipe, ce.loss, ce.sampling, ce.restore_best) == ("paper", "cross_entropy",
+                                                                  "sqrt", False)

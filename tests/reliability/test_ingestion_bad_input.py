@@ -199,6 +199,7 @@ def test_species_whose_files_are_all_rejected_is_a_warning(tmp_path):
     write(root, "train/Robin/a.jpg", bad_files.rgb_jpeg())
     write(root, "train/Crow/broken.jpg", b"not an image")
     write(root, "test/Robin/t.jpg", bad_files.rgb_jpeg(seed=5))
+    write(root, "valid/Robin/v.jpg", bad_files.rgb_jpeg(seed=6))
     _, report = run_executor(tmp_path, root)
     summary = ingest_report.load_summary(report.uri)
     assert "Crow" not in summary["counts"]["train"]

@@ -33,7 +33,7 @@ SPECIES = ["Sora", "House Finch", "Robin", "Araripe Manakin"]
 TRAIN = {"Sora": 12, "House Finch": 8, "Robin": 4, "Araripe Manakin": 2}
 TEST = {s: 3 for s in SPECIES}
 FLAGS = ["--image-size", "32", "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-3",
-         "--min-accuracy", "0", "--seed", "7",
+         "--min-accuracy", "0", "--seed", "7", "--weights", "none",
          "--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1",
          f"--beam-arg=--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"]
 
@@ -145,10 +145,10 @@ def test_bad_data_run_stops_before_transform_and_accounts_for_every_file(bad_run
 
 # -- 2. killed during training, run again ----------------------------------------------------
 def run_and_kill_in_trainer(data, out, timeout=480):
-    """Starts `rarespecies run`; SIGKILLs its process group once Keras prints "Epoch 1/"
-    (the Trainer is inside model.fit). Returns the output up to the kill."""
-    proc = subprocess.Popen(rarespecies_command() + ["run", "--data-root", str(data), "--output-dir",
-                                         str(out), *FLAGS],
+    """Starts `rarespecies run`; SIGKILLs its process group once the Trainer's first epoch
+    line is printed (of 2: the Trainer is inside model.fit). Returns the output up to the kill."""
+    proc = subprocess.Popen(rarespecies_command() + ["run", "--data-root", str(data),
+                                                     "--output-dir", str(out), *FLAGS],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -157,7 +157,7 @@ def run_and_kill_in_trainer(data, out, timeout=480):
     def read():
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("Epoch 1/") and not killed.is_set():
+            if line.strip().startswith("epoch 1/") and not killed.is_set():
                 killed.set()
                 os.killpg(proc.pid, signal.SIGKILL)
 

@@ -90,7 +90,7 @@ def drift_validator(tmp_path, statistics, threshold=0.1):
 
 
 def summary(leakage=()):
-    return {"counts": {"train": TRAIN, "eval": {s: 5 for s in TRAIN}},
+    return {"counts": {"train": TRAIN, "eval": {s: 5 for s in TRAIN}, "valid": {s: 1 for s in TRAIN}},
             "leakage": list(leakage), "warnings": []}
 
 

@@ -4,8 +4,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.data.paper import TABLE_I_TRAIN_COUNTS
-from schema import features
+from pipeline.data.paper import PAPER_SPECIES, TABLE_I_TRAIN_COUNTS
+from schema import curated, features
 from schema.features import frequency_groups
 
 
@@ -62,6 +62,15 @@ def test_frequency_groups_with_fewer_species_than_k():
     assert groups["A"] == ["bottom_2", "bottom_5", "bottom_10", "top_5", "top_10", "few"]
     assert groups["C"] == ["bottom_5", "bottom_10", "top_5", "top_10", "few"]
     assert frequency_groups({}) == {}
+
+
+def test_the_repository_schema_is_the_writers_output_for_the_papers_species():
+    what = "the paper's 20 species (the demo data and the Kaggle subset)"
+    origin = ("Written by schema/curated.py for the paper's species list. For your own species, "
+              "run `rarespecies schema --data-root YOUR_DATA --output my_schema.pbtxt` and pass "
+              "--schema my_schema.pbtxt (README, \"Your own species\").")
+    with open(features.SCHEMA_PATH) as handle:
+        assert handle.read() == curated.schema_text(PAPER_SPECIES, what, origin)
 
 
 def test_curated_schema_matches_the_contract():

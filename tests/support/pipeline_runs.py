@@ -4,9 +4,11 @@ from pipeline.configs import make_config
 
 
 def small_config(tmp, **overrides):
-    """32 px, 1 epoch, no blessing floor; data under tmp/data, outputs under tmp/out."""
+    """The default recipe at 32 px, 1 epoch, random initial weights, no blessing floor; data
+    under tmp/data, outputs under tmp/out."""
     values = dict(data_root=str(tmp / "data"), output_dir=str(tmp / "out"), image_size=32,
-                  epochs=1, batch_size=8, learning_rate=1e-3, min_accuracy=0.0)
+                  epochs=1, batch_size=8, learning_rate=1e-3, min_accuracy=0.0,
+                  weights="none")
     values.update(overrides)
     return make_config(values)
 

@@ -40,7 +40,7 @@ def test_fit_head_trains_the_model_and_reuses_the_cache(model, tmp_path, monkeyp
     assert not np.allclose(model(x).numpy(), before), "training the head must change the model"
     np.testing.assert_array_equal(model.get_layer("mobilenetv2_0.35_32").get_weights()[0],
                                   backbone_before)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["k-eval.npz", "k-train.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k-train.npz", "k-valid.npz"]
 
     def no_recompute(*args):
         raise AssertionError("features were computed again instead of read from the cache")

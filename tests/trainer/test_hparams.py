@@ -7,8 +7,8 @@ from trainer.hparams import LOSS_PARAMETERS, LOSSES, TrainerConfig
 
 
 def test_round_trip_through_json_as_tfx_carries_it():
-    config = TrainerConfig(image_size=64, loss="logit_adjusted", tau=1.5, augment=False,
-                           feature_cache_dir="/cache")
+    config = TrainerConfig(image_size=64, loss="logit_adjusted", tau=1.5, augmentation="none",
+                           restore_best=True, feature_cache_dir="/cache")
     carried = json.loads(json.dumps(config.to_custom_config()))
     assert TrainerConfig.from_custom_config(carried) == config
 
@@ -23,7 +23,7 @@ def test_json_integers_become_floats_where_the_field_is_a_float():
     ({"epoch": 3}, r"unknown trainer setting\(s\) \['epoch'\]"),
     ({"epochs": "3"}, "trainer setting epochs='3' is not a int"),
     ({"epochs": True}, "trainer setting epochs=True is not a int"),
-    ({"augment": 1}, "trainer setting augment=1 is not a bool"),
+    ({"restore_best": 1}, "trainer setting restore_best=1 is not a bool"),
 ])
 def test_wrong_keys_and_types_are_named(values, message):
     with pytest.raises(ValueError, match=message):

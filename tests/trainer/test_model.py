@@ -1,7 +1,10 @@
 """trainer/model.py: the MobileNetV2 + Schneider head, weights resolution and BatchNorm momentum.
 Small models (width 0.35, 32x32 inputs) so that each build takes a second or two."""
+import functools
+import http.server
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -130,38 +133,92 @@ def test_weights_nonexistent_path(tmp_path):
     assert missing in str(info.value)
 
 
-def test_imagenet_without_cached_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(model_lib, "KERAS_CACHE", str(tmp_path))
-    expected = os.path.join(str(tmp_path),
-                            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
-    with pytest.raises(FileNotFoundError) as info:
-        build_model(CLASSES, SIZE, WIDTH, weights="imagenet")
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """An empty Keras cache, online unless a test says otherwise."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv(model_lib.OFFLINE_ENV, raising=False)
+    return tmp_path / "keras" / "models"
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_imagenet_offline_names_the_path_to_copy_the_file_to(keras_home, monkeypatch, how):
+    if how == "environment":
+        monkeypatch.setenv(model_lib.OFFLINE_ENV, "1")
+    expected = str(keras_home / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
+    with pytest.raises(model_lib.WeightsNotFound) as info:
+        build_model(CLASSES, SIZE, WIDTH, weights="imagenet", offline=how == "flag")
     message = str(info.value)
-    assert expected in message                      # where it looked
-    assert "--weights /path/to/weights.h5" in message  # how else to supply it
+    assert expected in message                      # where to copy it
+    assert "--weights PATH.h5" in message and "--offline" in message
     assert "weights='imagenet'" in message and "alpha=0.35" in message
-    assert os.listdir(str(tmp_path)) == []          # nothing downloaded
+    assert not keras_home.exists()                  # nothing downloaded
 
 
-def test_imagenet_weights_file_names():
+@pytest.fixture
+def weights_server(saved, tmp_path):
+    """A local HTTP server (127.0.0.1) with the saved weights under Keras' file name."""
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copy(saved[0], root / model_lib.imagenet_weights_name(WIDTH, SIZE))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_imagenet_is_downloaded_into_keras_cache_when_missing(keras_home, weights_server,
+                                                              monkeypatch, saved):
+    monkeypatch.setenv("RARESPECIES_WEIGHTS_URL", weights_server)
+    tf.keras.utils.set_random_seed(7)
+    model = build_model(CLASSES, SIZE, WIDTH, weights="imagenet")
+    assert_same_weights(backbone_of(model).get_weights(), saved[1])
+    cached = keras_home / model_lib.imagenet_weights_name(WIDTH, SIZE)
+    assert cached.read_bytes() == open(saved[0], "rb").read()
+    # Next time from the cache: the server is not asked again.
+    monkeypatch.setenv("RARESPECIES_WEIGHTS_URL", "http://127.0.0.1:1/")
+    assert model_lib.resolve_weights("imagenet", WIDTH, SIZE) == str(cached)
+
+
+def test_a_failed_download_names_the_path_to_copy_the_file_to(keras_home, weights_server,
+                                                               monkeypatch):
+    monkeypatch.setenv("RARESPECIES_WEIGHTS_URL", weights_server + "missing/")
+    with pytest.raises(model_lib.WeightsNotFound, match="could not download") as info:
+        model_lib.resolve_weights("imagenet", WIDTH, SIZE)
+    assert str(keras_home / model_lib.imagenet_weights_name(WIDTH, SIZE)) in str(info.value)
+    assert not any(keras_home.glob("*.h5"))  # no partial file left behind
+
+
+def test_imagenet_weights_file_names(keras_home):
     f = model_lib.imagenet_weights_file
     assert os.path.basename(f(1.0, 224)) == \
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
     assert os.path.basename(f(0.35, 96)) == \
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
     assert os.path.basename(f(1, 100)).endswith("_1.0_224_no_top.h5")  # Keras falls back to 224
-    assert os.path.dirname(f(1.0, 224)) == model_lib.KERAS_CACHE
+    assert os.path.dirname(f(1.0, 224)) == str(keras_home)
 
 
-def test_imagenet_uses_the_cached_file(tmp_path, monkeypatch, saved):
-    monkeypatch.setattr(model_lib, "KERAS_CACHE", str(tmp_path))
+def test_imagenet_uses_the_cached_file(keras_home, saved):
+    keras_home.mkdir(parents=True)
     cached = model_lib.imagenet_weights_file(WIDTH, SIZE)
     shutil.copy(saved[0], cached)  # stands in for Keras' download
     expected = saved[1]
     tf.keras.utils.set_random_seed(6)
-    assert model_lib.resolve_weights("imagenet", WIDTH, SIZE) == cached
+    assert model_lib.resolve_weights("imagenet", WIDTH, SIZE, offline=True) == cached
     model = build_model(CLASSES, SIZE, WIDTH, weights="imagenet")
     assert_same_weights(backbone_of(model).get_weights(), expected)
+
+
+def test_a_corrupt_cached_file_is_a_user_error(keras_home):
+    keras_home.mkdir(parents=True)
+    with open(model_lib.imagenet_weights_file(WIDTH, SIZE), "wb") as handle:
+        handle.write(b"not an HDF5 file")
+    with pytest.raises(model_lib.WeightsNotFound, match="Delete the file to download it again"):
+        build_model(CLASSES, SIZE, WIDTH, weights="imagenet")
 
 
 @pytest.mark.parametrize("value", [None, "", "none"])

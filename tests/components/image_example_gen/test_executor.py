@@ -67,8 +67,7 @@ def check_outputs(examples, report, good, bad, splits):
     assert summary["rejected_by_reason"] == {"not a decodable image": 1, "empty file": 1,
                                              "hidden file or folder": 1}
     assert summary["frequency_groups"] == GROUPS
-    counts = summary["counts"]
-    assert counts["train"] == {"Araripe Manakin": 1, "Crow": 2, "Robin": 3}
+    assert summary["group_counts"] == {"Araripe Manakin": 1, "Crow": 2, "Robin": 3}
     assert report.get_int_custom_property("files_read") == 12
     assert report.get_int_custom_property("examples_written") == 9
     assert report.get_int_custom_property("files_rejected") == 3
@@ -116,8 +115,14 @@ def test_executor_folder_layout(tmp_path):
     examples, report = run_executor(tmp_path, root)
     split_of = {"train": "train", "test": "eval"}
     good = {f: (split_of[f.split("/")[0]], species_of(f), d) for f, d in GOOD.items()}
-    summary = check_outputs(examples, report, good, BAD, ["train", "eval"])
+    # No valid/ folder, and every species too small for a 10% share: one file of the largest
+    # species is held out for validation. The groups still count it as train (Robin: 3).
+    good["train/Robin/a.jpg"] = ("valid", "Robin", GOOD["train/Robin/a.jpg"])
+    summary = check_outputs(examples, report, good, BAD, ["train", "eval", "valid"])
     assert summary["counts"]["eval"] == {"Araripe Manakin": 1, "Crow": 1, "Robin": 1}
+    assert summary["counts"]["valid"] == {"Robin": 1}
+    assert summary["counts"]["train"] == {"Araripe Manakin": 1, "Crow": 2, "Robin": 2}
+    assert summary["validation_split"] == "held out from train: 1 files"
 
 
 def test_executor_csv_layout(tmp_path):
@@ -143,6 +148,8 @@ def test_executor_csv_layout(tmp_path):
     summary = check_outputs(examples, report, good, bad, ["train", "eval", "valid"])
     assert summary["counts"]["eval"] == {"Araripe Manakin": 1, "Crow": 1}
     assert summary["counts"]["valid"] == {"Robin": 1}
+    assert summary["counts"]["train"] == {"Araripe Manakin": 1, "Crow": 2, "Robin": 3}
+    assert summary["validation_split"] == "the data's own valid split"
 
 
 def test_records_lost_while_writing_fail_the_component(tmp_path):

@@ -129,3 +129,43 @@ def test_fingerprint_same_size_edit(tmp_path, first_ns, second_ns):
     write(root, "train/Robin/a.jpg", b"bbbb")
     os.utime(a, ns=(second_ns, second_ns))
     assert listing.fingerprint(root) != before
+
+
+def listed(counts, split="train"):
+    return [listing.ImageFile(split, species, f"/d/{split}/{species}/{i}.jpg",
+                              f"{split}/{species}/{i}.jpg")
+            for species, n in counts.items() for i in range(n)]
+
+
+def test_carve_validation_is_stratified_seeded_and_keeps_a_train_image():
+    files = listed({"Sora": 248, "Puffin": 70, "Black Skimmer": 29, "Robin": 4, "Manakin": 2})
+    files += listed({"Sora": 5, "Robin": 5}, split="eval")
+    carved = listing.carve_validation(files, share=0.1, seed=0)
+    valid = [f for f in carved if f.split == "valid"]
+    per_species = {s: sum(f.species == s for f in valid) for s in ("Sora", "Puffin",
+                                                                   "Black Skimmer", "Robin",
+                                                                   "Manakin")}
+    assert per_species == {"Sora": 25, "Puffin": 7, "Black Skimmer": 3, "Robin": 0, "Manakin": 0}
+    assert all(f.held_out and f.from_train for f in valid)
+    # Disjoint from train and test, and nothing lost.
+    assert sorted(f.filename for f in carved) == sorted(f.filename for f in files)
+    train = {f.filename for f in carved if f.split == "train"}
+    assert not train & {f.filename for f in valid}
+    assert [f.split for f in carved if f.filename.startswith("eval/")] == ["eval"] * 10
+    # Seeded: the same choice for the same seed whatever the listing order, another for another.
+    again = listing.carve_validation(list(reversed(files)), share=0.1, seed=0)
+    assert {f.filename for f in again if f.split == "valid"} == {f.filename for f in valid}
+    other = listing.carve_validation(files, share=0.1, seed=1)
+    assert {f.filename for f in other if f.split == "valid"} != {f.filename for f in valid}
+
+
+def test_carve_validation_keeps_the_datas_own_valid_split():
+    files = listed({"Sora": 50}) + listed({"Sora": 3}, split="valid")
+    assert listing.carve_validation(files, share=0.5) == files
+
+
+def test_carve_validation_needs_a_species_with_two_images():
+    with pytest.raises(listing.DatasetError, match="add a valid/<Species>/ folder"):
+        listing.carve_validation(listed({"Sora": 1, "Robin": 1}), share=0.1)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        listing.carve_validation(listed({"Sora": 10}), share=0.0)

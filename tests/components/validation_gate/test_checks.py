@@ -10,9 +10,11 @@ from components.validation_gate.checks import check_ingest_summary, read_anomali
 from components.validation_gate.component import DataNotValidError
 
 
-def summary(train, eval_):
+def summary(train, eval_, valid=None):
+    """An ingest summary; the valid split holds one image of the first train species."""
+    valid = {next(iter(train)): 1} if valid is None and train else valid or {}
     return {"files_read": 0, "examples_written": 0, "files_rejected": 0,
-            "counts": {"train": train, "eval": eval_}}
+            "counts": {"train": train, "eval": eval_, "valid": valid}}
 
 
 def test_normal_summary_has_no_problems():
@@ -36,11 +38,17 @@ def test_species_in_valid_but_not_train_is_named():
     assert len(problems) == 1 and "'valid'" in problems[0] and problems[0].endswith("Palila")
 
 
-@pytest.mark.parametrize("counts", [{"train": {"Robin": 4}, "eval": {}},
-                                    {"train": {"Robin": 4}}], ids=["empty", "absent"])
+@pytest.mark.parametrize("counts", [{"train": {"Robin": 4}, "eval": {}, "valid": {"Robin": 1}},
+                                    {"train": {"Robin": 4}, "valid": {"Robin": 1}}],
+                         ids=["empty", "absent"])
 def test_empty_eval_split_is_reported(counts):
     problems = check_ingest_summary({"counts": counts})
     assert problems == ["split 'eval' has no decodable images"]
+
+
+def test_empty_valid_split_is_reported():
+    problems = check_ingest_summary(summary({"Robin": 4}, {"Robin": 1}, valid={}))
+    assert problems == ["split 'valid' has no decodable images"]
 
 
 def test_empty_train_split_is_reported():

@@ -1,0 +1,95 @@
+"""Training stages beyond model.fit, each choosing on the validation split only:
+
+  BestEpoch      keeps the weights of the epoch with the best validation macro-F1
+                 (restored at the end), and logs that F1 with each epoch's progress line;
+  retrain_classifier  the decoupled second stage (cRT, Kang et al. 2020): the backbone and
+                 head are frozen, the classifier layer is re-initialised and re-trained on
+                 class-balanced batches of the train split's embeddings.
+"""
+import logging
+from typing import List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import posthoc, sampling
+from trainer.callbacks import EpochProgress
+
+log = logging.getLogger(__name__)
+CLASSIFIER_LEARNING_RATE = 1e-3
+
+
+def embedding_model(model: tf.keras.Model) -> tf.keras.Model:
+    """The model's input -> the input of its classifier layer (the last Dense)."""
+    return tf.keras.Model(model.input, model.layers[-1].input)
+
+
+class BestEpoch(tf.keras.callbacks.Callback):
+    """Scores the validation split after each epoch (macro-F1) and keeps the best weights."""
+
+    def __init__(self, pixels: np.ndarray, labels: np.ndarray, num_classes: int,
+                 restore: bool):
+        super().__init__()
+        self.pixels, self.labels, self.num_classes = pixels, labels, num_classes
+        self.restore = restore
+        self.best_f1, self.best_epoch, self.best_weights = -1.0, None, None
+        self.history: List[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = self.model.predict(self.pixels, batch_size=256, verbose=0)
+        f1 = posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
+        self.history.append(f1)
+        if logs is not None:
+            logs["val_macro_f1"] = f1  # shown on the epoch's progress line
+        if f1 > self.best_f1:
+            self.best_f1, self.best_epoch = f1, epoch + 1
+            if self.restore:
+                self.best_weights = self.model.get_weights()
+
+    def restore_best(self) -> None:
+        """After every fit call of the run (a run may fit in stages): the best epoch's weights,
+        when restoring was asked for."""
+        if self.restore and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def retrain_classifier(model: tf.keras.Model, train_pixels: np.ndarray,
+                       train_labels: np.ndarray, epochs: int, batch_size: int,
+                       seed: int) -> None:
+    """Re-trains `model`'s classifier layer in place on class-balanced batches of frozen
+    embeddings (computed once, without augmentation)."""
+    classifier = model.layers[-1]
+    embeddings = embedding_model(model).predict(train_pixels, batch_size=256, verbose=0)
+    num_classes = classifier.units
+    counts = np.bincount(train_labels, minlength=num_classes)
+    per_class = [tf.data.Dataset.from_tensor_slices(
+        (embeddings[train_labels == c], tf.one_hot(train_labels[train_labels == c], num_classes)))
+        for c in range(num_classes)]
+    batches = sampling.sampled(per_class, sampling.class_weights(counts, "balanced"), seed)
+    inputs = tf.keras.Input(embeddings.shape[1:])
+    head = tf.keras.Model(inputs, classifier(inputs))
+    kernel_init = tf.keras.initializers.GlorotUniform(seed=seed)
+    classifier.kernel.assign(kernel_init(classifier.kernel.shape))
+    classifier.bias.assign(tf.zeros_like(classifier.bias))
+    head.compile(optimizer=tf.keras.optimizers.Adam(CLASSIFIER_LEARNING_RATE),
+                 loss=tf.keras.losses.CategoricalCrossentropy())
+    steps = max(1, int(np.ceil(len(train_labels) / batch_size)))
+    head.fit(batches.batch(batch_size), epochs=epochs, steps_per_epoch=steps, verbose=0,
+             callbacks=[EpochProgress(epochs, stage="classifier re-training", last_only=True)])
+
+
+def classifier_weights(model: tf.keras.Model) -> List[np.ndarray]:
+    return model.layers[-1].get_weights()
+
+
+def set_classifier_weights(model: tf.keras.Model, weights: List[np.ndarray]) -> None:
+    model.layers[-1].set_weights(weights)
+
+
+def choose(candidates: List[Tuple[str, posthoc.Adjustment]]) -> Tuple[str, posthoc.Adjustment]:
+    """The candidate with the best validation macro-F1 (the first on a tie)."""
+    best: Optional[Tuple[str, posthoc.Adjustment]] = None
+    for name, adjustment in candidates:
+        if best is None or adjustment.validation_f1 > best[1].validation_f1 + 1e-12:
+            best = (name, adjustment)
+    return best
