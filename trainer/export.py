@@ -1,7 +1,11 @@
 """The SavedModel that the Pusher ships to TF Serving.
 
 Signatures (the serving contract; README, "Serving over REST"):
-  serving_default(image_bytes)  -> scores, classes          (best first, aligned)
+  serving_default(image_bytes)  -> scores, classes (best first, aligned), label (the top species,
+                                   or "unknown" below the abstain threshold)
+  classify(inputs)              -> classes, scores: TF Serving's classification signature
+                                   (serialized tf.Examples with the `image` feature), for
+                                   :classify
   serving_examples(examples)    -> scores, classes, probabilities (probabilities in label-id
                                    order: what TFMA evaluates)
   transform_features(examples)  -> the Transform outputs, label included (TFMA's label)
@@ -29,9 +33,13 @@ class ServingModule(tf.Module):
 
     def __init__(self, model: tf.keras.Model, tft_output: tft.TFTransformOutput,
                  posthoc_tau: float = 0.0, class_counts: Optional[Sequence[int]] = None,
-                 prototypes=None, prototype_weight: float = 0.0):
+                 prototypes=None, prototype_weight: float = 0.0, temperature: float = 1.0,
+                 abstain_threshold: float = 0.0):
         super().__init__()
         self.model = model
+        self.temperature = float(temperature)
+        self.abstain_threshold = tf.Variable(float(abstain_threshold), trainable=False,
+                                             name="abstain_threshold")
         self.prototype_weight = float(prototype_weight)
         if self.prototype_weight:
             if prototypes is None:
@@ -57,6 +65,13 @@ class ServingModule(tf.Module):
         self._image_spec = {IMAGE_KEY: raw_spec[IMAGE_KEY]}
 
     def _scores(self, pixels):
+        scores = self._adjusted(pixels)
+        if self.temperature != 1.0:
+            scores = tf.nn.softmax(tf.math.log(tf.clip_by_value(scores, 1e-7, 1.0))
+                                   / self.temperature, axis=-1)
+        return scores
+
+    def _adjusted(self, pixels):
         if not self.prototype_weight:
             probabilities = self.model(pixels, training=False)
             if self.posthoc_tau:
@@ -81,10 +96,21 @@ class ServingModule(tf.Module):
                 "classes": self.species_table.lookup(tf.cast(ids, tf.int64)),
                 "probabilities": probabilities}
 
+    def _label(self, outputs):
+        return tf.where(outputs["scores"][:, 0] >= self.abstain_threshold,
+                        outputs["classes"][:, 0], tf.constant(UNKNOWN))
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_images(self, image_bytes):
         outputs = self._predict(tf.reshape(image_bytes, [-1, 1]))
-        return {"scores": outputs["scores"], "classes": outputs["classes"]}
+        return {"scores": outputs["scores"], "classes": outputs["classes"],
+                "label": self._label(outputs)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        parsed = tf.io.parse_example(inputs, self._image_spec)
+        outputs = self._predict(parsed[IMAGE_KEY])
+        return {"classes": outputs["classes"], "scores": outputs["scores"]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):
@@ -97,6 +123,7 @@ class ServingModule(tf.Module):
 
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's name
+UNKNOWN = "unknown"  # the label of an answer left to a person
 
 
 def encode_warmup_images(pixels) -> List[bytes]:
@@ -117,6 +144,17 @@ def warmup_request(images: Sequence[bytes]):
         predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
+def classify_warmup_request(image: bytes):
+    """A PredictionLog holding one `classify` request: a tf.Example with the image."""
+    from tensorflow_serving.apis import classification_pb2, prediction_log_pb2
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.signature_name = "classify"
+    example = request.input.example_list.examples.add()
+    example.features.feature[IMAGE_KEY].bytes_list.value.append(image)
+    return prediction_log_pb2.PredictionLog(
+        classify_log=prediction_log_pb2.ClassifyLog(request=request))
+
+
 def read_warmup_requests(path: str) -> list:
     """The PredictionLog records of a warmup file."""
     from tensorflow_serving.apis import prediction_log_pb2
@@ -126,18 +164,27 @@ def read_warmup_requests(path: str) -> list:
 
 def write_warmup_requests(module: ServingModule, export_dir: str,
                           images: Sequence[bytes]) -> str:
-    """One request per image, written where TF Serving looks (TF Serving replays at most 1000
-    records). Each record is read back and run through serving_default before the export
-    counts as done: a warmup request that fails would stop TF Serving loading the model."""
+    """A serving_default predict request per image and a classify request for the first,
+    written where TF Serving looks (it replays at most 1000 records). Each record is read back
+    and run through its signature before the export counts as done: a warmup request that
+    fails would stop TF Serving loading the model."""
     path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
+    records = [warmup_request([image]) for image in images]
+    records += [classify_warmup_request(images[0])] if images else []
     with tf.io.TFRecordWriter(path) as writer:
-        for image in images:
-            writer.write(warmup_request([image]).SerializeToString())
+        for record in records:
+            writer.write(record.SerializeToString())
     logs = read_warmup_requests(path)
-    if len(logs) != len(images):
-        raise RuntimeError(f"{path}: wrote {len(images)} warmup requests, read {len(logs)}")
+    if len(logs) != len(records):
+        raise RuntimeError(f"{path}: wrote {len(records)} warmup requests, read {len(logs)}")
     for log in logs:
+        if log.HasField("classify_log"):
+            examples = log.classify_log.request.input.example_list.examples
+            serialized = tf.constant([e.SerializeToString() for e in examples])
+            if module.classify(inputs=serialized)["scores"].shape != (1, module.num_classes):
+                raise RuntimeError(f"{path}: the classify warmup request failed")
+            continue
         request = log.predict_log.request
         if request.model_spec.signature_name != "serving_default":
             raise RuntimeError(f"{path}: unexpected signature {request.model_spec}")
@@ -154,6 +201,7 @@ def export(module: ServingModule, export_dir: str,
     requests for TF Serving."""
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_images,
+        "classify": module.classify,
         "serving_examples": module.serve_examples,
         "transform_features": module.transform_features,
     })

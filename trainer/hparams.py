@@ -37,7 +37,7 @@ RECIPES = {
     # the paper: AdamW, cosine decay and stronger crops lost in the measurements.
     "longtail": dict(
         loss="cross_entropy", sampling="balanced", restore_best=True,
-        classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True),
+        classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True, calibrate=True),
 }
 
 
@@ -100,6 +100,11 @@ class TrainerConfig:
                                      "split says")
     fit_posthoc: bool = option(False, "fit the post-hoc logit adjustment tau (and the "
                                       "prototype weight) on the validation split")
+    calibrate: bool = option(False, "fit a temperature on the validation split so that scores "
+                                    "read as probabilities (predictions do not change)")
+    target_precision: float = option(0.95, "the answers a served model gives as a species (not "
+                                           "'unknown') are right this often on the validation "
+                                           "split: it sets the abstain threshold")
     offline: bool = option(False, "never download (also RARESPECIES_OFFLINE=1): --weights "
                                   "imagenet must be in Keras' cache")
     # A sweep's fast mode (frozen backbone): where the backbone's features are cached, shared

@@ -100,3 +100,65 @@ def fit(probabilities: np.ndarray, labels: np.ndarray, counts: Sequence[int],
             if best is None or f1 > best.validation_f1 + 1e-12:
                 best = Adjustment(float(tau), float(weight), f1)
     return best
+
+
+# --- Calibration and abstention --------------------------------------------------------------
+TEMPERATURES = tuple(np.round(np.exp(np.linspace(np.log(0.25), np.log(8.0), 41)), 4))
+ECE_BINS = 15
+
+
+def softmax_scores(log_scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    return np.exp(log_softmax(np.asarray(log_scores, dtype=np.float64) / temperature))
+
+
+def fit_temperature(log_scores: np.ndarray, labels: np.ndarray,
+                    temperatures: Sequence[float] = TEMPERATURES) -> float:
+    """The temperature T with the lowest negative log-likelihood of softmax(scores / T) on the
+    validation labels (Guo et al. 2017); it changes no prediction, only how sure they sound."""
+    labels = np.asarray(labels)
+
+    def nll(t):
+        return -np.mean(log_softmax(np.asarray(log_scores) / t)[np.arange(len(labels)), labels])
+    return float(min(temperatures, key=lambda t: (nll(t), abs(np.log(t)))))
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
+                               bins: int = ECE_BINS) -> float:
+    """|accuracy - confidence| of the top class, averaged over equal-width confidence bins
+    weighted by their share of examples."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(labels)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+@dataclasses.dataclass(frozen=True)
+class Abstention:
+    threshold: float          # below this top score the answer is "unknown"
+    precision: Optional[float]  # of the answers kept, on the validation split
+    coverage: float           # share of validation images answered with a species
+
+
+def abstain_threshold(probabilities: np.ndarray, labels: np.ndarray,
+                      target_precision: float) -> Abstention:
+    """The lowest top-score threshold at which the validation answers kept (top score >=
+    threshold) are right at least `target_precision` of the time; when no threshold gets
+    there, the one with the best precision (ties: the lower)."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(labels)
+    best = None
+    for threshold in sorted(set(np.round(confidence, 6))):
+        kept = confidence >= threshold
+        precision = float(correct[kept].mean())
+        candidate = Abstention(float(threshold), precision, float(kept.mean()))
+        if precision >= target_precision:
+            return candidate
+        if best is None or precision > best.precision:
+            best = candidate
+    return best or Abstention(1.0, None, 0.0)

@@ -6,7 +6,8 @@ makes the validation-split choices, and exports for serving.
      split's macro-F1 is measured after each epoch and the best epoch kept (--restore-best);
   2. optionally re-train the classifier layer on class-balanced batches (cRT), kept only if the
      validation split prefers it;
-  3. fit the post-hoc logit adjustment and the prototype weight on the validation split;
+  3. fit the post-hoc logit adjustment and the prototype weight on the validation split, then a
+     temperature (--calibrate) and the abstain threshold for --target-precision;
   4. export the SavedModel with those choices inside, and training_report.json (what was chosen,
      on which split) next to it.
 The test split is never read here: it is the Evaluator's.
@@ -89,7 +90,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   train_counts=counts)
     module = export.ServingModule(
         model, tft_output, posthoc_tau=report["posthoc_tau"], class_counts=counts,
-        prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"])
+        prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"],
+        temperature=report["temperature"], abstain_threshold=report["abstain_threshold"])
     export.export(module, fn_args.serving_model_dir,
                   warmup_images=export.encode_warmup_images(valid_pixels[:WARMUP_IMAGES])
                   if len(valid_pixels) else [])
@@ -133,6 +135,7 @@ def choose_on_validation(model, config: TrainerConfig, counts, train_pixels, tra
     if not len(valid_labels):
         return {"classifier": "trained", "posthoc_tau": config.posthoc_tau,
                 "prototype_weight": 0.0, "validation_f1": None, "_prototypes": None,
+                "temperature": 1.0, "abstain_threshold": 0.0,
                 "chosen_on": "nothing (no validation images): fixed settings"}
 
     def candidate():
@@ -144,25 +147,35 @@ def choose_on_validation(model, config: TrainerConfig, counts, train_pixels, tra
             embed.predict(valid_pixels, batch_size=256, verbose=0), class_prototypes)
         adjustment = posthoc.fit(probabilities, valid_labels, counts, prototype_log,
                                  taus, weights)
-        return adjustment, class_prototypes
+        log_scores = posthoc.adjusted_log_scores(probabilities, counts, adjustment.tau,
+                                                 prototype_log, adjustment.prototype_weight)
+        return adjustment, class_prototypes, stages.classifier_weights(model), log_scores
 
-    trained, trained_prototypes = candidate()
-    candidates = [("trained", trained, trained_prototypes, stages.classifier_weights(model))]
+    candidates = [("trained", *candidate())]
     if config.classifier_retrain_epochs:
         stages.retrain_classifier(model, train_pixels, train_labels,
                                   config.classifier_retrain_epochs, config.batch_size,
                                   config.seed)
-        retrained, retrained_prototypes = candidate()
-        candidates.append(("re-trained on class-balanced batches (cRT)", retrained,
-                           retrained_prototypes, stages.classifier_weights(model)))
+        candidates.append(("re-trained on class-balanced batches (cRT)", *candidate()))
     name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
-    _, _, class_prototypes, weights_kept = next(c for c in candidates if c[0] == name)
+    _, _, class_prototypes, weights_kept, log_scores = next(c for c in candidates
+                                                             if c[0] == name)
     stages.set_classifier_weights(model, weights_kept)
+    temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
+    calibrated = posthoc.softmax_scores(log_scores, temperature)
+    abstain = posthoc.abstain_threshold(calibrated, valid_labels, config.target_precision)
     return {"classifier": name, "posthoc_tau": adjustment.tau,
             "prototype_weight": adjustment.prototype_weight,
             "validation_f1": adjustment.validation_f1,
             "candidates": {c[0]: dataclasses.asdict(c[1]) for c in candidates},
             "_prototypes": class_prototypes if adjustment.prototype_weight else None,
+            "temperature": temperature,
+            "validation_ece": {"before": posthoc.expected_calibration_error(
+                posthoc.softmax_scores(log_scores), valid_labels),
+                "after": posthoc.expected_calibration_error(calibrated, valid_labels)},
+            "abstain_threshold": abstain.threshold,
+            "abstain": dict(dataclasses.asdict(abstain),
+                            target_precision=config.target_precision),
             "chosen_on": f"the validation split ({len(valid_labels)} images)"}
 
 

@@ -26,6 +26,9 @@ COMMON = list(paper.PAPER_SPECIES[:2])
 RARE = list(paper.PAPER_SPECIES[-10:])  # bottom_10: exactly these
 TRAIN = {**{s: 40 for s in COMMON}, **{s: 4 for s in RARE}}
 TEST = {**{s: 30 for s in COMMON}, **{s: 8 for s in RARE}}
+# The data have no valid/ folder: a tenth of each species' train images (rounded, at least one
+# kept) is held out for validation, so the report counts what the model trained on.
+TRAINED = {**{s: 36 for s in COMMON}, **{s: 4 for s in RARE}}
 
 
 def run_and_report(config):
@@ -113,7 +116,7 @@ def test_report_compares_candidate_and_baseline(runs):
 
     with open(os.path.join(folder, "per_species.csv")) as handle:
         species = list(csv.DictReader(handle))
-    assert {r["species"]: int(r["train_count"]) for r in species} == TRAIN
+    assert {r["species"]: int(r["train_count"]) for r in species} == TRAINED
     assert {r["species"]: int(r["test_count"]) for r in species} == TEST
     with open(os.path.join(folder, "metrics.md")) as handle:
         markdown = handle.read()

@@ -36,7 +36,7 @@ def test_permuting_the_test_labels_leaves_the_trained_model_bit_identical(tmp_pa
 
     runs = []
     for name, root in (("original", data), ("permuted", permuted)):
-        config = small_config(tmp_path / name, data_root=str(root), epochs=2,
+        config = small_config(tmp_path / "runs" / name, data_root=str(root), epochs=2,
                               classifier_retrain_epochs=2, enable_cache=False)
         run_pipeline(config)
         runs.append(config)

@@ -1,4 +1,5 @@
 """One small real pipeline run (4 species, 32 px, 1 epoch) and what it must leave behind."""
+import dataclasses
 import json
 import os
 from types import SimpleNamespace
@@ -104,15 +105,32 @@ def test_rerun_reuses_upstream_outputs(run):
 
 def test_anomalies_stop_the_run_before_transform(tmp_path):
     """A species outside the curated schema's domain is an anomaly: no Transform, no Trainer."""
+    from pipeline.dataset_schema import SpeciesNotInSchema
     from pipeline.local_runner import run_pipeline
     demo_data.generate(tmp_path / "data", seed=4, image_size=32, species=["Sora", "Robin"],
                        train_counts={"Sora": 4, "Robin": 4}, test_counts={"Sora": 2, "Robin": 2})
     os.rename(tmp_path / "data" / "train" / "Robin", tmp_path / "data" / "train" / "Dodo")
     os.rename(tmp_path / "data" / "test" / "Robin", tmp_path / "data" / "test" / "Dodo")
     config = small_config(tmp_path)
-    with pytest.raises(Exception, match="Dodo") as failure:
+    # The local runner checks the species before it starts anything ...
+    with pytest.raises(SpeciesNotInSchema, match="Dodo"):
         run_pipeline(config)
+    assert not os.path.exists(config.metadata_path)
+    # ... and the pipeline's own gate stops the run where that check cannot be made (remote
+    # data on Kubeflow): the same pipeline, run without the local runner's checks.
+    from tfx import v1 as tfx
+    from pipeline import beam
+    from pipeline.configs import SETUP_FILE
+    from pipeline.pipeline import create_pipeline
+    config = dataclasses.replace(config, beam_args=beam.pipeline_args(
+        config.beam_runner, config.beam_args, SETUP_FILE))
+    os.makedirs(os.path.dirname(config.metadata_path))
+    pipeline = create_pipeline(config, tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        config.metadata_path), input_fingerprint="anomalies")
+    with pytest.raises(Exception, match="Dodo") as failure:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
     assert "species" in str(failure.value)
+    assert executions(config, "ImageExampleGen") == ["COMPLETE"]
     assert executions(config, "Transform") == []
 
 

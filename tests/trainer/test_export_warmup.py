@@ -8,7 +8,8 @@ from trainer import export
 
 
 class StandIn(tf.Module):
-    """Has what write_warmup_requests uses: serve_images(image_bytes) and num_classes."""
+    """Has what write_warmup_requests uses: serve_images(image_bytes), classify(inputs) and
+    num_classes."""
 
     def __init__(self, num_classes=3, wrong_shape=False):
         super().__init__()
@@ -22,6 +23,11 @@ class StandIn(tf.Module):
             fn_output_signature=tf.float32)
         n = self.num_classes + (1 if self.wrong_shape else 0)
         return {"scores": tf.tile(pixels[:, None], [1, n])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        parsed = tf.io.parse_example(inputs, {"image": tf.io.FixedLenFeature([], tf.string)})
+        return self.serve_images(parsed["image"])
 
 
 def pixels(n=3, size=16):
@@ -44,13 +50,18 @@ def test_write_warmup_requests_round_trip(tmp_path):
     path = export.write_warmup_requests(StandIn(), str(tmp_path), images)
     assert path == str(tmp_path / "assets.extra" / "tf_serving_warmup_requests")
     logs = export.read_warmup_requests(path)
-    assert len(logs) == 3
+    assert len(logs) == 4  # a predict request per image, a classify request for the first
     for log, data in zip(logs, images):
         assert log.WhichOneof("log_type") == "predict_log"
         request = log.predict_log.request
         assert request.model_spec.signature_name == "serving_default"
         assert request.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
         assert tf.make_ndarray(request.inputs["image_bytes"]).tolist() == [data]
+    assert logs[3].WhichOneof("log_type") == "classify_log"
+    request = logs[3].classify_log.request
+    assert request.model_spec.signature_name == "classify"
+    (example,) = request.input.example_list.examples
+    assert example.features.feature["image"].bytes_list.value == [images[0]]
 
 
 def test_write_warmup_requests_checks_the_signature(tmp_path):

@@ -65,3 +65,46 @@ def test_fit_weights_prototypes_when_they_know_better_and_ties_keep_the_simpler(
     perfect = np.eye(3)[labels] * 0.98 + 0.01
     chosen = posthoc.fit(perfect, labels, [10, 10, 10], knowing)
     assert (chosen.tau, chosen.prototype_weight) == (0.0, 0.0)  # nothing to gain: no change
+
+
+# -- calibration and abstention ----------------------------------------------------------------
+def softmax(x):
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_fit_temperature_undoes_overconfidence():
+    """Labels drawn from softmax(z); the model reports 3 z (too sure): T near 3 brings the
+    scores back, and no prediction changes."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 1.5, (4000, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(z)])
+    t = posthoc.fit_temperature(3 * z, labels)
+    assert 2.6 <= t <= 3.4
+    calibrated = posthoc.softmax_scores(3 * z, t)
+    np.testing.assert_array_equal(calibrated.argmax(1), z.argmax(1))
+    before = posthoc.expected_calibration_error(softmax(3 * z), labels)
+    after = posthoc.expected_calibration_error(calibrated, labels)
+    assert after < 0.03 < 0.1 < before
+
+
+def test_expected_calibration_error_by_hand():
+    # Two bins used (15 bins of width 1/15): confidences 0.9 (right, wrong) and 0.6 (right).
+    probabilities = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.4]])
+    labels = np.array([0, 0, 0])
+    expected = 2 / 3 * abs(0.5 - 0.9) + 1 / 3 * abs(1.0 - 0.6)
+    assert posthoc.expected_calibration_error(probabilities, labels) == pytest.approx(expected)
+
+
+def test_abstain_threshold_is_the_lowest_that_reaches_the_target_precision():
+    # Top scores 0.9, 0.8, 0.7, 0.6, 0.5; right, right, wrong, right, wrong.
+    top = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    probabilities = np.stack([top, 1 - top], axis=1)
+    labels = np.array([0, 0, 1, 0, 1])
+    chosen = posthoc.abstain_threshold(probabilities, labels, 0.75)
+    assert (chosen.threshold, chosen.precision, chosen.coverage) == (0.6, 0.75, 0.8)
+    chosen = posthoc.abstain_threshold(probabilities, labels, 0.95)
+    assert (chosen.threshold, chosen.precision, chosen.coverage) == (0.8, 1.0, 0.4)
+    # Out of reach: the best precision there is, at the lowest threshold that has it.
+    wrong = posthoc.abstain_threshold(probabilities, 1 - labels, 0.95)
+    assert wrong.precision == pytest.approx(0.4) and wrong.threshold == pytest.approx(0.5)
