@@ -6,9 +6,12 @@ machine, with malformed requests mixed into good ones.
     python benchmarks/serving_load.py --url http://127.0.0.1:8501   # a server already running
 
 Sends --requests requests (default 2,000), --concurrency at a time (default 16); every
---bad-every-th request (default 5th) is malformed, cycling through MALFORMED. Traffic goes to
-127.0.0.1 only. Prints, and with --json writes, the status counts and the latency percentiles;
-exits 1 if any request got a 5xx, failed to connect, or the server died.
+--bad-every-th request (default 5th) is malformed or abusive (too many instances, 5,000 tiny
+images, a gzip bomb, JSON nested 50,000 deep, a 12000x12000 JPEG, ...), cycling through
+tests/support/serving_load.malformed_requests. Traffic goes to 127.0.0.1 only. Prints, and with
+--json writes, the status counts, the latency percentiles and (for a server it started) the
+server's peak resident memory; exits 1 if any request got a 5xx, failed to connect, or the
+server died.
 """
 import argparse
 import json
@@ -19,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as `python benchmarks/serving_load.py`
 from tests.support import serving_process as process  # noqa: E402
-from tests.support.serving_load import run_load  # noqa: E402
+from tests.support.serving_load import peak_memory_bytes, run_load  # noqa: E402
 from tests.support.stand_in_model import build_stand_in as build  # noqa: E402
 
 
@@ -59,6 +62,8 @@ def main(argv=None) -> int:
                            args.body_limit)
         alive = proc is None or proc.poll() is None
         results["server_alive_after"] = alive
+        if proc is not None:
+            results["server_peak_memory_mib"] = round(peak_memory_bytes(proc.pid) / 2**20)
     finally:
         if proc is not None:
             process.stop(proc)

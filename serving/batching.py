@@ -5,7 +5,9 @@ dimension into one model call, then the outputs are sliced back per request. Lik
 batching: a batch closes when it reaches `max_batch_size` rows or `timeout_s` after its first
 request arrived. One batch runs at a time on a single worker thread (TF Serving's
 num_batch_threads=1): requests arriving meanwhile queue up and form the next, larger batch,
-while the event loop stays free for other requests.
+while the event loop stays free for other requests. When the model refuses a batch (an image
+that does not decode), the batch is split in halves and each half run again: the one bad
+request fails alone after about log2(requests) more calls, not one call per request.
 """
 import asyncio
 import collections
@@ -31,7 +33,8 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, run: RunFn, max_batch_size: int = 32, timeout_s: float = 0.005):
+    def __init__(self, run: RunFn, max_batch_size: int = 32, timeout_s: float = 0.005,
+                 on_batch: Callable[[int], None] = lambda rows: None):
         if max_batch_size < 1 or timeout_s < 0:
             raise ValueError("max_batch_size must be >= 1 and timeout_s >= 0")
         self._run = run
@@ -42,6 +45,8 @@ class Batcher:
         self._task = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch")
         self.batch_sizes = collections.deque(maxlen=1000)  # rows per model call, for tests/logs
+        self.calls = 0  # model calls, failed ones included
+        self._on_batch = on_batch
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -102,20 +107,23 @@ class Batcher:
         inputs = {n: np.concatenate([it.inputs[n] for it in items]) for n in names}
         total = sum(it.rows for it in items)
         try:
+            self.calls += 1
             outputs = await loop.run_in_executor(self._executor, self._run, key, inputs)
             bad = [n for n, a in outputs.items() if np.shape(a)[:1] != (total,)]
             if bad and len(items) > 1:
                 raise ValueError(f"outputs {bad} are not batch-major; cannot split a batch")
         except Exception as err:
             if len(items) > 1:
-                # Run each request alone so that one bad request cannot fail the others.
-                for item in items:
-                    await self._run_group(key, [item])
+                # Halves, so that one bad request cannot fail the others.
+                half = len(items) // 2
+                await self._run_group(key, items[:half])
+                await self._run_group(key, items[half:])
                 return
             if not items[0].future.done():
                 items[0].future.set_exception(err)
             return
         self.batch_sizes.append(total)
+        self._on_batch(total)
         offset = 0
         for item in items:
             part = outputs if len(items) == 1 else {

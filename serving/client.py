@@ -1,13 +1,13 @@
 """A TF Serving REST client for the species classifier.
 
 Works against `rarespecies serve` and the real TF Serving alike: it sends the row format
-`{"instances": [{"b64": ...}]}` and reads `{"predictions": [{"scores", "classes"}]}`.
+`{"instances": [{"b64": ...}]}` and reads `{"predictions": [{"scores", "classes", "label"}]}`.
 """
 import base64
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import requests
 
@@ -80,6 +80,9 @@ def _post(session: requests.Session, endpoint: str, payload: dict, timeout: floa
     return body
 
 
+UNKNOWN = "unknown"
+
+
 def _top_k(prediction, top_k: int, endpoint: str) -> list:
     try:
         pairs = list(zip(prediction["classes"], prediction["scores"], strict=True))
@@ -91,30 +94,80 @@ def _top_k(prediction, top_k: int, endpoint: str) -> list:
     return [{"species": species, "score": float(score)} for species, score in pairs[:top_k]]
 
 
-def predict(url: str, model: str, image_paths, top_k: int = 3, version: Optional[int] = None,
-            timeout: float = 60.0, batch_size: int = 16) -> list:
-    """Classifies images (files or folders) on a TF Serving REST endpoint.
+def label_of(prediction: dict, top: list, min_confidence: Optional[float]) -> str:
+    """The answer: the top species, or "unknown" when its score is below `min_confidence`
+    (given) or the model's own threshold (its `label` output, when it has one)."""
+    if min_confidence is not None:
+        return top[0]["species"] if top and top[0]["score"] >= min_confidence else UNKNOWN
+    label = prediction.get("label")
+    return label if isinstance(label, str) else (top[0]["species"] if top else UNKNOWN)
 
-    Returns one dict per image, in input order:
-    `{"path": str, "predictions": [{"species": str, "score": float}, ...]}` (top_k, best first).
-    Images go `batch_size` to a request, which keeps bodies under server size limits.
-    Raises PredictError for unreadable files, an unreachable server or an HTTP error.
-    """
+
+def classify_encoded(session: requests.Session, endpoint: str, encoded: list, top_k: int,
+                     timeout: float, min_confidence: Optional[float] = None) -> list:
+    """One predict request for encoded images: [{"label", "predictions"}] in input order."""
+    payload = {"instances": [{"b64": base64.b64encode(data).decode("ascii")}
+                             for data in encoded]}
+    predictions = _post(session, endpoint, payload, timeout).get("predictions")
+    if not isinstance(predictions, list) or len(predictions) != len(encoded):
+        raise PredictError(f"{endpoint}: expected {len(encoded)} predictions")
+    results = []
+    for prediction in predictions:
+        top = _top_k(prediction, top_k, endpoint)
+        results.append({"label": label_of(prediction, top, min_confidence),
+                        "predictions": top})
+    return results
+
+
+def predict_iter(url: str, model: str, files: list, top_k: int = 3,
+                 version: Optional[int] = None, timeout: float = 60.0, batch_size: int = 16,
+                 min_confidence: Optional[float] = None) -> Iterator[dict]:
+    """Classifies image files, `batch_size` to a request, yielding one result per file as it
+    comes: {"path", "label", "predictions": [{"species", "score"}, ...]} (top_k, best first),
+    or {"path", "error"} for a file the server refused (the rest of its batch is retried
+    file by file). An unreachable server raises PredictError."""
     if top_k < 1 or batch_size < 1:
         raise ValueError("top_k and batch_size must be >= 1")
-    if isinstance(image_paths, (str, os.PathLike)):
-        image_paths = [image_paths]
-    files = expand_image_paths(image_paths)
     endpoint = predict_url(url, model, version)
-    results = []
     with requests.Session() as session:
         for start in range(0, len(files), batch_size):
             chunk = files[start:start + batch_size]
-            payload = {"instances": [{"b64": base64.b64encode(_read(p)).decode("ascii")}
-                                     for p in chunk]}
-            predictions = _post(session, endpoint, payload, timeout).get("predictions")
-            if not isinstance(predictions, list) or len(predictions) != len(chunk):
-                raise PredictError(f"{endpoint}: expected {len(chunk)} predictions")
-            results.extend({"path": str(path), "predictions": _top_k(pred, top_k, endpoint)}
-                           for path, pred in zip(chunk, predictions))
+            try:
+                results = classify_encoded(session, endpoint, [_read(p) for p in chunk],
+                                           top_k, timeout, min_confidence)
+            except PredictError as err:
+                if err.status not in (400, 413):
+                    raise
+                results = []
+                for path in chunk:
+                    try:
+                        results += classify_encoded(session, endpoint, [_read(path)], top_k,
+                                                    timeout, min_confidence)
+                    except PredictError as one:
+                        if one.status not in (400, 413):
+                            raise
+                        results.append({"error": str(one)})
+            for path, result in zip(chunk, results):
+                yield {"path": str(path), **result}
+
+
+def predict(url: str, model: str, image_paths, top_k: int = 3, version: Optional[int] = None,
+            timeout: float = 60.0, batch_size: int = 16,
+            min_confidence: Optional[float] = None) -> list:
+    """Classifies images (files or folders) on a TF Serving REST endpoint.
+
+    Returns one dict per image, in input order: `{"path": str, "label": str, "predictions":
+    [{"species": str, "score": float}, ...]}` (top_k, best first; label is the species, or
+    "unknown" below the confidence threshold). Images go `batch_size` to a request, which keeps
+    bodies under server size limits. Raises PredictError for unreadable files, an unreachable
+    server or an HTTP error.
+    """
+    if isinstance(image_paths, (str, os.PathLike)):
+        image_paths = [image_paths]
+    results = []
+    for result in predict_iter(url, model, expand_image_paths(image_paths), top_k, version,
+                               timeout, batch_size, min_confidence):
+        if "error" in result:
+            raise PredictError(result["error"], 400)
+        results.append(result)
     return results

@@ -1,48 +1,47 @@
-"""Loading SavedModel versions from a TF Serving model base path (`<base>/<int>/saved_model.pb`)."""
+"""Loading SavedModel versions from a TF Serving model base path (<base>/<version>/saved_model.pb)
+with TF Serving's warm-up: the requests in assets.extra/tf_serving_warmup_requests are replayed
+before a version takes traffic, and a version whose warm-up fails is not served."""
 import logging
 import os
-import threading
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
-from schema import images
-from schema.features import MAX_IMAGE_PIXELS
-from serving.rest import InputSpec, RequestError
+from serving.rest import InputSpec
 
 log = logging.getLogger(__name__)
 
-IMAGE_INPUT = "image_bytes"  # the contract's encoded-image input; checked before batching
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")  # TF Serving's name
+MAX_WARMUP_RECORDS = 1000  # as TF Serving
+
+
+def version_folders(base_path) -> dict:
+    """{version: folder name} of the version folders that hold a saved_model.pb. Names are
+    read as TF Serving reads them: `00000123` is version 123; of two names for one version
+    the first in sorted order counts. Anything else (a `.tmp-3` folder a pusher is still
+    writing, stray files) is ignored."""
+    try:
+        entries = sorted(os.scandir(base_path), key=lambda e: e.name)
+    except OSError:
+        return {}
+    found = {}
+    for entry in entries:
+        if entry.name.isdigit() and entry.is_dir() and os.path.isfile(
+                os.path.join(entry.path, "saved_model.pb")):
+            version = int(entry.name)
+            if version in found:
+                log.warning("version %d is in folders %s and %s; serving %s", version,
+                            found[version], entry.name, found[version])
+                continue
+            found[version] = entry.name
+    return found
 
 
 def list_versions(base_path) -> list:
-    """Integer-named version folders that hold a saved_model.pb, ascending. Anything else
-    (a temporary `.tmp-3` folder a pusher is still writing, stray files) is ignored."""
-    try:
-        entries = list(os.scandir(base_path))
-    except OSError:
-        return []
-    return sorted(int(e.name) for e in entries
-                  if e.name.isdigit() and e.is_dir() and os.path.isfile(
-                      os.path.join(e.path, "saved_model.pb")))
-
-
-def _fingerprint(path) -> tuple:
-    """Changes whenever a file under `path` is added, grown or rewritten."""
-    stats = []
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.stat(os.path.join(root, name))
-            except OSError:
-                continue
-            stats.append((os.path.relpath(os.path.join(root, name), path), st.st_size,
-                          st.st_mtime_ns))
-    return tuple(sorted(stats))
+    """The versions under base_path, ascending."""
+    return sorted(version_folders(base_path))
 
 
 class LoadedModel:
@@ -91,81 +90,30 @@ class LoadedModel:
         outputs = self._signatures[signature_name](**tensors)
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
-
-def _header_size(data: bytes, i: int):
-    """(width, height) from the image header; None if PIL does not know the format
-    (TensorFlow's decoder then decides)."""
-    try:
-        return images.header_size(data)
-    except images.ImageTooLarge as err:
-        raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is {err}") from None
-
-
-def check_image_sizes(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
-    """Rejects images over `max_pixels`, read from their headers (nothing is decoded)."""
-    for i, data in enumerate(values.ravel()):
-        size = _header_size(data, i)
-        if size and size[0] * size[1] > max_pixels:
-            raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is {size[0]}x{size[1]} pixels, "
-                               f"over the limit of {max_pixels} pixels; send a smaller image")
-
-
-def check_images(values: np.ndarray, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
-    """check_image_sizes, then rejects bytes that the model's own decoder
-    (tf.io.decode_image) cannot decode, naming the instance."""
-    check_image_sizes(values, max_pixels)
-    for i, data in enumerate(values.ravel()):
-        try:
-            tf.io.decode_image(data, channels=3, expand_animations=False)
-        except (tf.errors.OpError, ValueError) as err:
-            reason = getattr(err, "message", str(err)).splitlines()[0]
-            raise RequestError(f"instance {i}: '{IMAGE_INPUT}' is not a decodable image "
-                               f"({reason})") from None
-
-
-class ModelRegistry:
-    """Serves the newest loadable version under `base_path` (TF Serving's default `latest`
-    version policy with one version kept). `refresh()` runs in a worker thread; readers see
-    either the old or the new version map, never a half-built one."""
-
-    def __init__(self, base_path):
-        self.base_path = Path(base_path)
-        self._models: dict = {}    # version -> LoadedModel; replaced as a whole, never mutated
-        self._failed: dict = {}    # version -> fingerprint when loading failed
-        self._lock = threading.Lock()  # one refresh at a time
-
-    def get(self, version: Optional[int] = None) -> Optional[LoadedModel]:
-        models = self._models
-        if version is None:
-            return models[max(models)] if models else None
-        return models.get(version)
-
-    @property
-    def loaded_versions(self) -> list:
-        return sorted(self._models)
-
-    def refresh(self) -> bool:
-        """Loads the newest version that is not loaded yet and swaps it in. Returns True on a
-        swap. A version that fails to load (e.g. still being copied) is retried once its
-        files change. If every version folder disappears, the loaded model keeps serving."""
-        with self._lock:
-            current = max(self._models) if self._models else None
-            for version in reversed(list_versions(self.base_path)):
-                if version == current:
-                    return False
-                path = self.base_path / str(version)
-                fingerprint = _fingerprint(path)
-                if self._failed.get(version) == fingerprint:
-                    continue
-                try:
-                    model = LoadedModel(path, version)
-                except Exception as err:  # noqa: BLE001 - any load failure: keep serving
-                    self._failed[version] = fingerprint
-                    log.warning("could not load %s (%s); will retry when its files change",
-                                path, str(err).splitlines()[0] if str(err) else type(err).__name__)
-                    continue
-                self._models = {version: model}
-                self._failed.pop(version, None)
-                log.info("now serving version %d from %s", version, path)
-                return True
-            return False
+    def warm_up(self) -> int:
+        """Replays the version's warm-up records (predict and classify requests) through its
+        signatures; raises on the first that fails, as TF Serving fails the load. Returns how
+        many ran."""
+        path = os.path.join(self.path, WARMUP_FILE)
+        if not os.path.exists(path):
+            return 0
+        from tensorflow_serving.apis import prediction_log_pb2
+        count = 0
+        for record in tf.data.TFRecordDataset(path):
+            count += 1
+            if count > MAX_WARMUP_RECORDS:
+                raise ValueError(f"{path}: more than {MAX_WARMUP_RECORDS} warm-up records")
+            entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            kind = entry.WhichOneof("log_type")
+            if kind == "predict_log":
+                request = entry.predict_log.request
+                inputs = {name: tf.make_ndarray(t) for name, t in request.inputs.items()}
+            elif kind == "classify_log":
+                request = entry.classify_log.request
+                inputs = {"inputs": np.array([e.SerializeToString() for e in
+                                              request.input.example_list.examples], object)}
+            else:
+                raise ValueError(f"{path}: warm-up record {count} is a {kind}, which this "
+                                 "server does not replay")
+            self.run(request.model_spec.signature_name or "serving_default", inputs)
+        return count

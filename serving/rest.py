@@ -43,6 +43,7 @@ class PredictRequest:
     inputs: dict            # input name -> np.ndarray with the batch dimension first
     rows: int
     row_format: bool        # answer with "predictions" (rows) or "outputs" (columns)
+    image_input: Optional[str] = None  # the input of encoded images, if any (set by the server)
 
 
 def parse_json_body(body: bytes) -> dict:
@@ -56,10 +57,30 @@ def parse_json_body(body: bytes) -> dict:
 
 
 def signature_name_of(data: dict) -> str:
+    """The request's signature; absent or "" is serving_default, as in TF Serving."""
     name = data.get("signature_name", DEFAULT_SIGNATURE)
-    if not isinstance(name, str) or not name:
-        raise RequestError("'signature_name' must be a non-empty string")
-    return name
+    if not isinstance(name, str):
+        raise RequestError("'signature_name' key must be a string value.")
+    return name or DEFAULT_SIGNATURE
+
+
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+
+
+def b64decode(text: str, where: str) -> bytes:
+    """Standard base64 as TF Serving reads it (absl's Base64Unescape): whitespace anywhere is
+    skipped and the '=' padding may be left out; the URL-safe alphabet is not base64 here."""
+    data = text.encode("ascii", errors="replace").translate(None, _WHITESPACE)
+    if b"-" in data or b"_" in data:
+        raise RequestError(f"{where}: Unable to base64 decode (the URL-safe alphabet: use '+' "
+                           f"and '/')")
+    data = data.rstrip(b"=")
+    if len(data) % 4 == 1:
+        raise RequestError(f"{where}: Unable to base64 decode (truncated)")
+    try:
+        return base64.b64decode(data + b"=" * (-len(data) % 4), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise RequestError(f"{where}: Unable to base64 decode ({err})") from None
 
 
 def parse_predict(data: dict, specs: dict) -> PredictRequest:
@@ -146,10 +167,7 @@ def _decode_strings(value: Any, name: str) -> Any:
     if _is_b64(value):
         if not isinstance(value["b64"], str):
             raise RequestError(f"input '{name}': 'b64' must be a string")
-        try:
-            return base64.b64decode(value["b64"], validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise RequestError(f"input '{name}': invalid base64 ({err})") from None
+        return b64decode(value["b64"], f"input '{name}'")
     if isinstance(value, str):
         return value.encode("utf-8")
     raise RequestError(f"input '{name}' is a string tensor: give strings or {{\"b64\": ...}} "

@@ -185,3 +185,35 @@ def pipeline_progress(component_ids: Sequence[str], out, describe: Callable = st
         raise
     finally:
         root.removeHandler(handler)
+
+
+class ProgressBar:
+    """`predict  120/560 images  34.1 images/s  ETA 13 s` on stderr: redrawn in place on a
+    terminal, else a line at every tenth of the way (logs and CI stay short)."""
+
+    def __init__(self, total: int, what: str = "images", out=None):
+        self.total, self.what = total, what
+        self.out = out or sys.stderr
+        self.done = 0
+        self.started = time.time()
+        self.tty = hasattr(self.out, "isatty") and self.out.isatty()
+        self._next_line = 0.1
+
+    def update(self, count: int) -> None:
+        self.done += count
+        fraction = self.done / self.total if self.total else 1.0
+        if not self.tty and fraction < self._next_line and self.done < self.total:
+            return
+        self._next_line = fraction + 0.1
+        elapsed = max(time.time() - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        line = (f"{self.done}/{self.total} {self.what}  {rate:.1f} {self.what}/s  "
+                f"ETA {eta:.0f} s")
+        self.out.write(("\r" + line) if self.tty else line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()

@@ -130,7 +130,8 @@ def test_predict_row_and_columnar_formats_match_in_process_inference(env):
             predictions = r.json()["predictions"]
             assert len(predictions) == 3
             for prediction, want in zip(predictions, expected):
-                assert set(prediction) == {"scores", "classes"}
+                assert set(prediction) == {"scores", "classes", "label"}
+                assert prediction["label"] == want["classes"][0]  # threshold 0: never unknown
                 assert_matches(prediction, want)
 
     for inputs in ({"image_bytes": [{"b64": b64(d)} for d in images]},
@@ -360,24 +361,42 @@ def test_new_version_is_picked_up_without_restart(env):
 @pytest.mark.skipif(shutil.which("tensorflow_model_server") is None,
                     reason="tensorflow_model_server is not on PATH")
 def test_client_against_real_tensorflow_model_server(env, tmp_path):
+    """The same layout, client, labels and :classify request against TF Serving itself."""
     base = tmp_path / "models"
     base.mkdir()
     push(env.root / "v1", base, 1)
+    push(env.root / "v2", base, 2)
+    config_file = tmp_path / "models.config"
+    config_file.write_text(f"""model_config_list {{ config {{
+  name: "{MODEL}" base_path: "{base}" model_platform: "tensorflow"
+  model_version_policy {{ specific {{ versions: 1 versions: 2 }} }}
+  version_labels {{ key: "stable" value: 1 }} version_labels {{ key: "canary" value: 2 }}
+}} }}""")
     port = free_port()
     log_path = tmp_path / "tfs.log"
     with open(log_path, "w") as log:
+        # Labels are given before the versions load: TF Serving then needs this flag.
         proc = subprocess.Popen(
             ["tensorflow_model_server", f"--port={free_port()}", f"--rest_api_port={port}",
-             f"--model_name={MODEL}", f"--model_base_path={base}"],
+             f"--model_config_file={config_file}",
+             "--allow_version_labels_for_unavailable_models=true"],
             stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc, log_path, timeout=60)
+        wait_ready(url, proc, log_path, version="1", timeout=60)
+        wait_ready(url, proc, log_path, version="2", timeout=60)
         owl = env.images / "b" / "owl.jpg"
-        result = predict(url, MODEL, [owl], top_k=4)[0]
+        result = predict(url, MODEL, [owl], top_k=4, version=1)[0]
         want = env.reference(owl.read_bytes())
         assert [p["species"] for p in result["predictions"]] == want["classes"]
         np.testing.assert_allclose([p["score"] for p in result["predictions"]],
                                    want["scores"], atol=1e-6, rtol=0)
+        stable = requests.post(f"{url}/v1/models/{MODEL}/labels/stable:predict",
+                               json={"instances": [{"b64": b64(owl.read_bytes())}]}, timeout=30)
+        assert_matches(stable.json()["predictions"][0], want)
+        classified = requests.post(f"{url}/v1/models/{MODEL}/versions/1:classify", json={
+            "signature_name": "classify", "examples": [{"image": {"b64": b64(owl.read_bytes())}}]},
+            timeout=30).json()
+        assert [c for c, _ in classified["results"][0]] == want["classes"]
     finally:
         stop(proc)

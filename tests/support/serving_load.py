@@ -4,6 +4,7 @@ from a thread pool to a server on this machine. Used by the reliability load tes
 benchmarks/serving_load.py."""
 import base64
 import collections
+import gzip
 import concurrent.futures
 import io
 import json
@@ -42,8 +43,31 @@ def huge_dimensions_jpeg(side: int = 12000) -> bytes:
     return buffer.getvalue()
 
 
-def malformed_requests(model: str, body_limit: int) -> dict:
-    """name -> (method, path under /v1/models/, body bytes or None, expected status)."""
+def tiny_png() -> bytes:
+    return encode(np.zeros((2, 2, 3), np.uint8), "PNG")
+
+
+def gzip_bomb(unpacked_bytes: int) -> bytes:
+    """A gzip body of a few KB that unpacks to `unpacked_bytes` of spaces."""
+    return gzip.compress(b" " * unpacked_bytes, compresslevel=9)
+
+
+def peak_memory_bytes(pid: int) -> int:
+    """The process's peak resident memory (Linux VmHWM), 0 where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def malformed_requests(model: str, body_limit: int, max_instances: int = 256) -> dict:
+    """name -> (method, path under /v1/models/, body bytes or None, expected status[, extra
+    headers]). Besides malformed input, the abuse a public endpoint sees: more instances than
+    the server takes, thousands of tiny images, a gzip bomb, JSON nested 50,000 deep."""
     predict = f"{model}:predict"
     good = json.dumps({"instances": [b64(good_images(1)[0])]}).encode()
     text = b"this is not an image"
@@ -64,7 +88,15 @@ def malformed_requests(model: str, body_limit: int) -> dict:
         "unknown-signature": ("POST", predict,
                               js({"signature_name": "nope", "instances": [b64(jpeg)]}), 400),
         "huge-dimensions": ("POST", predict, js({"instances": [b64(huge_dimensions_jpeg())]}),
-                            400),
+                            413),
+        "too-many-instances": ("POST", predict,
+                               js({"instances": [b64(tiny_png())] * (max_instances + 1)}), 413),
+        "tiny-image-flood": ("POST", predict, js({"instances": [b64(tiny_png())] * 5000}), 413),
+        "gzip-bomb": ("POST", predict, gzip_bomb(body_limit * 4), 413,
+                      {"Content-Encoding": "gzip"}),
+        "bad-gzip": ("POST", predict, b"not gzip at all", 400, {"Content-Encoding": "gzip"}),
+        "regress": ("POST", f"{model}:regress", good, 400),
+        "classify-without-examples": ("POST", f"{model}:classify", js({"examples": []}), 400),
         "one-bad-of-many": ("POST", predict,
                             js({"instances": [b64(jpeg)] * 7 + [b64(text)]}), 400),
         "over-body-limit": ("POST", predict, b" " * (body_limit + 1), 413),
@@ -112,11 +144,12 @@ def run_load(url: str, model: str = "rarespecies", requests_total: int = 2000,
             body = json.dumps({"instances": [b64(images[(key + r) % len(images)])
                                              for r in range(rows)]}).encode()
         else:
-            method, path, body, expected = bad[key]
+            method, path, body, expected, *extra = bad[key]
         started = time.perf_counter()
         try:
             r = session.request(method, f"{url}/v1/models/{path}", data=body, timeout=timeout,
-                                headers={"Content-Type": "application/json"})
+                                headers={"Content-Type": "application/json",
+                                         **(extra[0] if kind == "bad" and extra else {})})
             status, text = r.status_code, r.text
         except requests.RequestException as err:
             status, text = None, f"{type(err).__name__}: {err}"

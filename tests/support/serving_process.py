@@ -42,8 +42,9 @@ def wait_ready(url: str, proc, log_path, version: str = None, timeout: float = 1
                                f"{Path(log_path).read_text()[-3000:]}")
         try:
             r = requests.get(f"{url}/v1/models/{model}", timeout=2)
-            if r.ok and (version is None or
-                         r.json()["model_version_status"][0]["version"] == version):
+            available = [v["version"] for v in r.json().get("model_version_status", [])
+                         if v["state"] == "AVAILABLE"] if r.ok else []
+            if available and (version is None or version in available):
                 return
         except requests.RequestException:
             pass

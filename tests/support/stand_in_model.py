@@ -9,8 +9,10 @@ import numpy as np
 from PIL import Image
 
 
-def build_stand_in(export_dir: Path, species: list, seed: int) -> None:
-    """A SavedModel with the pipeline's serving contract: decode -> 8x8 -> linear -> softmax."""
+def build_stand_in(export_dir: Path, species: list, seed: int,
+                   abstain_threshold: float = 0.0) -> None:
+    """A SavedModel with the pipeline's serving contract: decode -> 8x8 -> linear -> softmax;
+    `label` is "unknown" where the top score is below `abstain_threshold`."""
     import tensorflow as tf
     rng = np.random.RandomState(seed)
     n = len(species)
@@ -21,6 +23,7 @@ def build_stand_in(export_dir: Path, species: list, seed: int) -> None:
             self.w = tf.Variable(rng.normal(scale=0.4, size=(8 * 8 * 3, n)).astype("float32"))
             self.b = tf.Variable(rng.normal(scale=0.1, size=n).astype("float32"))
             self.names = tf.Variable(species, dtype=tf.string, trainable=False)
+            self.abstain_threshold = tf.Variable(abstain_threshold, trainable=False)
 
         def _probabilities(self, images):
             def features(data):
@@ -36,7 +39,14 @@ def build_stand_in(export_dir: Path, species: list, seed: int) -> None:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def serve(self, image_bytes):
-            return self._sorted(self._probabilities(image_bytes))
+            outputs = self._sorted(self._probabilities(image_bytes))
+            sure = outputs["scores"][:, 0] >= self.abstain_threshold
+            return dict(outputs, label=tf.where(sure, outputs["classes"][:, 0], "unknown"))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def classify(self, inputs):
+            parsed = tf.io.parse_example(inputs, {"image": tf.io.FixedLenFeature([], tf.string)})
+            return self._sorted(self._probabilities(parsed["image"]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def serve_examples(self, examples):
@@ -46,7 +56,8 @@ def build_stand_in(export_dir: Path, species: list, seed: int) -> None:
 
     module = StandIn()
     tf.saved_model.save(module, str(export_dir), signatures={
-        "serving_default": module.serve, "serving_examples": module.serve_examples})
+        "serving_default": module.serve, "classify": module.classify,
+        "serving_examples": module.serve_examples})
 
 
 def push(export_dir: Path, base: Path, version: int) -> None:
