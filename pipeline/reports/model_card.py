@@ -127,4 +127,14 @@ def recipe_lines(settings: dict, choices: dict) -> list:
             f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")
     elif settings:
         lines.append(f"- post-hoc logit adjustment tau {settings.get('posthoc_tau', 0.0)}")
+    abstain, ece = choices.get("abstain"), choices.get("validation_ece")
+    if abstain and ece:
+        kept = abstain.get("precision")
+        lines.append(
+            f"- answers 'unknown' below a top score of {abstain['threshold']:.3f}: on the "
+            f"validation split the answers kept were right "
+            f"{'(none kept)' if kept is None else format(kept, '.0%')} of the time (target "
+            f"{abstain['target_precision']:.0%}) and covered {abstain['coverage']:.0%} of the "
+            f"images; scores calibrated with temperature {choices.get('temperature', 1.0):.3g} "
+            f"(calibration error {ece['before']:.3f} before, {ece['after']:.3f} after)")
     return lines

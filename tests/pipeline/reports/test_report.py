@@ -152,3 +152,20 @@ def test_report_subcommand(tmp_path, capsys):
     assert "--output-dir" in capsys.readouterr().out
     assert cli.main(["report", "--output-dir", str(tmp_path)]) == 1
     assert "has the pipeline run" in capsys.readouterr().err
+
+
+def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
+    from pipeline.reports.model_card import recipe_lines
+    choices = {"chosen_on": "the validation split", "best_epoch": 7,
+               "classifier": "re-trained on class-balanced batches (cRT)", "posthoc_tau": 0.5,
+               "prototype_weight": 0.25, "validation_f1": 0.61, "temperature": 1.8,
+               "validation_ece": {"before": 0.21, "after": 0.04},
+               "abstain": {"threshold": 0.62, "precision": 0.955, "coverage": 0.4,
+                           "target_precision": 0.95}}
+    lines = recipe_lines({"sampling": "balanced", "learning_rate": 1e-4}, choices)
+    assert lines[0] == "- changed from the paper's settings: sampling balanced"
+    assert "best epoch 7" in lines[1] and "post-hoc tau 0.5" in lines[1]
+    assert lines[2] == ("- answers 'unknown' below a top score of 0.620: on the validation split "
+                        "the answers kept were right 96% of the time (target 95%) and covered "
+                        "40% of the images; scores calibrated with temperature 1.8 (calibration "
+                        "error 0.210 before, 0.040 after)")
