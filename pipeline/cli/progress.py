@@ -85,6 +85,10 @@ class PipelineProgress(logging.Handler):
                 self._write(f" {outcome}\n" if self.line_open else
                             f"{self._label(component)} {outcome}\n")
                 self.line_open, self.current = False, None
+            elif self.line_open and _OwnWarnings().filter(record):
+                # The warning is printed next, on its own line (this handler runs first).
+                self._write("\n")
+                self.line_open = False
             elif record.name == PROGRESS_LOGGER:
                 self._write(("\n" if self.line_open else "") + f"    {record.getMessage()}\n")
                 self.line_open = False
@@ -177,7 +181,7 @@ def pipeline_progress(component_ids: Sequence[str], out, describe: Callable = st
     absl_logging.set_verbosity(absl_logging.INFO)
     handler = PipelineProgress(component_ids, out, describe)
     root = logging.getLogger()
-    root.addHandler(handler)
+    root.handlers.insert(0, handler)  # before the handler that prints our warnings
     try:
         yield handler
     except BaseException:
