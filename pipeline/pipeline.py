@@ -62,12 +62,13 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
                 validation_gate=validation_gate, transform=transform)
 
 
-def create_trainer(upstream: Dict, trainer_config: TrainerConfig):
+def create_trainer(upstream: Dict, trainer_config: TrainerConfig, base_model=None):
+    """`base_model`: the latest blessed model, for --warm-start."""
     transform = upstream["transform"]
     return tfx.components.Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=upstream["schema_gen"].outputs["schema"],
+        schema=upstream["schema_gen"].outputs["schema"], base_model=base_model,
         # Validation (best epoch, fitted parameters) on the valid split; the test split (eval)
         # is the Evaluator's alone, so no training choice sees it.
         train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
@@ -86,13 +87,15 @@ def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_m
 def create_components(config: PipelineConfig,
                       input_fingerprint: Optional[str] = None) -> List:
     upstream = create_upstream(config, input_fingerprint)
-    trainer = create_trainer(upstream, config.trainer)
-
+    # The latest blessed model: the Evaluator's baseline, and the Trainer's start with
+    # --warm-start.
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+    trainer = create_trainer(upstream, config.trainer, baseline_resolver.outputs["model"]
+                             if config.trainer.warm_start else None)
 
     evaluator = create_evaluator(config, upstream, trainer, baseline_resolver.outputs["model"])
 

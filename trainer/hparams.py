@@ -105,6 +105,9 @@ class TrainerConfig:
     target_precision: float = option(0.95, "the answers a served model gives as a species (not "
                                            "'unknown') are right this often on the validation "
                                            "split: it sets the abstain threshold")
+    warm_start: bool = option(False, "start from the weights of the latest blessed model (TFX's "
+                                     "base_model), to retrain as new images arrive; layers "
+                                     "whose shape changed (another species list) start afresh")
     offline: bool = option(False, "never download (also RARESPECIES_OFFLINE=1): --weights "
                                   "imagenet must be in Keras' cache")
     # A sweep's fast mode (frozen backbone): where the backbone's features are cached, shared

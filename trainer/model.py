@@ -117,8 +117,10 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
     # A frozen backbone also keeps its BatchNorm statistics (training=False).
     x = base(inputs, training=False if backbone == "frozen" else None)
     x = tf.keras.layers.GlobalAveragePooling2D(name="pooled_features")(x)
-    x = tf.keras.layers.Dense(1024, activation="relu")(x)
-    x = tf.keras.layers.Dense(1024, activation="relu")(x)
-    x = tf.keras.layers.Dense(512, activation="relu", kernel_initializer="glorot_normal")(x)
+    # Named, so that a warm start (trainer/warm_start.py) finds each layer by name.
+    x = tf.keras.layers.Dense(1024, activation="relu", name="head_dense_1")(x)
+    x = tf.keras.layers.Dense(1024, activation="relu", name="head_dense_2")(x)
+    x = tf.keras.layers.Dense(512, activation="relu", kernel_initializer="glorot_normal",
+                              name="head_dense_3")(x)
     outputs = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(inputs, outputs, name="rarespecies_mobilenetv2")

@@ -23,7 +23,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from trainer import data, distribute, export, head_only, losses, posthoc, stages
+from trainer import (data, distribute, export, head_only, losses, posthoc, stages,
+                     warm_start)
 from trainer.callbacks import EpochProgress
 from trainer.hparams import TrainerConfig
 from trainer.model import build_model
@@ -52,6 +53,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model = build_model(num_classes, config.image_size, width=config.width,
                             weights=config.weights, backbone=config.backbone,
                             offline=config.offline)
+        started_from = None
+        if config.warm_start:
+            if not fn_args.base_model:
+                log.warning("--warm-start: no blessed model yet; training from --weights")
+            else:
+                started_from = warm_start.load(model, fn_args.base_model)
         loss = losses.make_loss(config.loss, class_counts=counts, alpha=config.alpha,
                                 gamma=config.gamma, beta=config.beta, tau=config.tau)
         model.compile(optimizer=make_optimizer(config, steps), loss=loss,
@@ -92,6 +99,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model, tft_output, posthoc_tau=report["posthoc_tau"], class_counts=counts,
         prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"],
         temperature=report["temperature"], abstain_threshold=report["abstain_threshold"])
+    report["warm_start"] = started_from
+    warm_start.save(model, fn_args.serving_model_dir)
     export.export(module, fn_args.serving_model_dir,
                   warmup_images=export.encode_warmup_images(valid_pixels[:WARMUP_IMAGES])
                   if len(valid_pixels) else [])

@@ -93,14 +93,22 @@ def test_evaluation_has_group_and_species_slices(run):
     assert outputs["blessed"] and outputs["pushed"]
 
 
-def test_rerun_reuses_upstream_outputs(run):
-    """A new training config retrains, but ingestion and Transform come from the cache."""
+def test_rerun_reuses_upstream_outputs_and_warm_starts(run):
+    """A new training config retrains, but ingestion and Transform come from the cache; with
+    --warm-start the Trainer starts from the first (blessed) model's weights."""
     from pipeline.local_runner import run_pipeline
-    import dataclasses
-    run_pipeline(dataclasses.replace(run, trainer=dataclasses.replace(run.trainer, epochs=2)))
+    run_pipeline(dataclasses.replace(run, trainer=dataclasses.replace(
+        run.trainer, epochs=2, warm_start=True)))
     assert executions(run, "ImageExampleGen") == ["COMPLETE", "CACHED"]
     assert executions(run, "Transform") == ["COMPLETE", "CACHED"]
     assert executions(run, "Trainer") == ["COMPLETE", "COMPLETE"]
+    models = os.path.join(run.pipeline_root, "Trainer", "model")
+    first, second = sorted(os.listdir(models), key=int)
+    with open(os.path.join(models, second, "Format-Serving", "assets.extra",
+                           "training_report.json")) as handle:
+        started = json.load(handle)["warm_start"]
+    assert started["from"] == os.path.join(models, first, "Format-Serving")
+    assert started["layers_kept_fresh"] == [] and "probabilities" in started["layers_loaded"]
 
 
 def test_anomalies_stop_the_run_before_transform(tmp_path):
@@ -189,9 +197,9 @@ def test_pushed_model_has_warmup_requests_and_species_asset(run, served):
         assert sorted(handle.read().splitlines()) == sorted(SPECIES)
 
     logs = read_warmup_requests(os.path.join(served.path, WARMUP_FILE))
-    assert len(logs) == 3
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 3 + ["classify_log"]
     signature = served.loaded.signatures["serving_default"]
-    for log in logs:
+    for log in logs[:3]:
         request = log.predict_log.request
         assert request.model_spec.signature_name == "serving_default"
         assert list(request.inputs) == ["image_bytes"]
@@ -251,6 +259,17 @@ def test_rest_server_answers_like_in_process_inference(run, served):
     import tensorflow as tf
     from trainer.export import WARMUP_FILE, read_warmup_requests
     for log in read_warmup_requests(os.path.join(served.path, WARMUP_FILE)):
+        if log.HasField("classify_log"):  # and TF Serving's :classify on the same image
+            (example,) = log.classify_log.request.input.example_list.examples
+            data = example.features.feature["image"].bytes_list.value[0]
+            r = requests.post(f"{model_url}:classify", timeout=60, json={
+                "signature_name": "classify",
+                "examples": [{"image": {"b64": base64.b64encode(data).decode("ascii")}}]})
+            assert r.status_code == 200, r.text
+            pairs = r.json()["results"][0]
+            assert_same({"classes": [c for c, _ in pairs], "scores": [s for _, s in pairs]},
+                        served.reference(data))
+            continue
         data = tf.make_ndarray(log.predict_log.request.inputs["image_bytes"])[0]
         r = requests.post(f"{model_url}:predict", timeout=60, json={
             "instances": [{"b64": base64.b64encode(data).decode("ascii")}]})
