@@ -32,6 +32,7 @@ def cache_key(transform_output: str, config) -> str:
     """Features depend on the data (Transform output) and on the backbone, nothing else; a
     randomly initialised backbone also depends on the seed. `config`: a TrainerConfig."""
     backbone = {k: getattr(config, k) for k in ("image_size", "width", "weights")}
+    backbone["inputs"] = "[-1, 1] when pretrained"  # older caches fed [0, 1]: not reused
     if config.weights in ("none", ""):
         backbone["seed"] = config.seed
     blob = json.dumps([os.path.abspath(transform_output), backbone], sort_keys=True)

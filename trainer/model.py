@@ -90,7 +90,9 @@ def resolve_weights(weights: str, width: float, image_size: int, offline: bool =
 
 def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: str = "none",
                 backbone: str = "full", offline: bool = False) -> tf.keras.Model:
-    """MobileNetV2 (no top) -> GAP -> Dense 1024, 1024, 512 (ReLU) -> softmax, inputs in [0, 1]."""
+    """MobileNetV2 (no top) -> GAP -> Dense 1024, 1024, 512 (ReLU) -> softmax, inputs in [0, 1].
+    With pretrained weights the inputs are scaled to [-1, 1] inside the model first: the range
+    MobileNetV2 was trained on (Keras' preprocess_input), which Keras leaves to the caller."""
     if backbone not in ("full", "frozen"):
         raise ValueError(f"backbone must be 'full' or 'frozen', not {backbone!r}")
     weights_path = resolve_weights(weights, width, image_size, offline)
@@ -115,7 +117,10 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
 
     inputs = tf.keras.Input((image_size, image_size, 3), name="pixels")
     # A frozen backbone also keeps its BatchNorm statistics (training=False).
-    x = base(inputs, training=False if backbone == "frozen" else None)
+    x = inputs
+    if weights_path is not None:
+        x = tf.keras.layers.Rescaling(2.0, offset=-1.0, name="imagenet_range")(x)
+    x = base(x, training=False if backbone == "frozen" else None)
     x = tf.keras.layers.GlobalAveragePooling2D(name="pooled_features")(x)
     # Named, so that a warm start (trainer/warm_start.py) finds each layer by name.
     x = tf.keras.layers.Dense(1024, activation="relu", name="head_dense_1")(x)

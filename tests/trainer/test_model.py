@@ -124,6 +124,14 @@ def test_weights_from_h5_path(saved):
     # Pretrained: Keras' own BatchNorm momentum is kept.
     bns = [l for l in base.layers if isinstance(l, tf.keras.layers.BatchNormalization)]
     assert {bn.momentum for bn in bns} == {0.999}
+    # Pretrained: the backbone sees [-1, 1], the range its weights were trained on.
+    scaled = model.get_layer("imagenet_range")
+    np.testing.assert_allclose(scaled(tf.constant([0.0, 0.5, 1.0])).numpy(), [-1.0, 0.0, 1.0])
+    assert model.layers.index(scaled) < model.layers.index(base)
+
+
+def test_random_weights_take_the_pixels_as_they_are(scratch):
+    assert "imagenet_range" not in [layer.name for layer in scratch.layers]
 
 
 def test_weights_nonexistent_path(tmp_path):
