@@ -9,6 +9,11 @@ scans upscaled to --size pixels (nearest neighbour), as RGB PNGs.
     .venv/bin/rarespecies schema --data-root out/data/digits_lt --output out/data/digits_lt.pbtxt
     .venv/bin/rarespecies sweep --data-root out/data/digits_lt --schema out/data/digits_lt.pbtxt \\
         --image-size 32 --epochs 20 --learning-rate 1e-3 --weights none --repeats 3
+    python benchmarks/digits_lt.py --baselines out/data/digits_lt   # the linear models
+
+`--baselines` reads a written set back and scores, on its test split, the two models on raw
+pixels that the deep pipeline must beat: class-balanced logistic regression and the nearest
+class mean (scikit-learn), trained on every train image.
 """
 import argparse
 import os
@@ -44,13 +49,53 @@ def write(out: str, size: int = 32, seed: int = 0) -> dict:
     return counts
 
 
+def read_split(root: str, split: str):
+    pixels, labels = [], []
+    for c, name in enumerate(NAMES):
+        folder = os.path.join(root, split, name)
+        for file in sorted(os.listdir(folder)):
+            with Image.open(os.path.join(folder, file)) as image:
+                pixels.append(np.asarray(image.convert("L"), np.float32).ravel() / 255.0)
+            labels.append(c)
+    return np.stack(pixels), np.asarray(labels)
+
+
+def baselines(root: str) -> dict:
+    """{model: {"overall": %, "bottom_5": %}} on the test split: bottom_5 is the mean recall
+    of the 5 digits with the fewest train images (the pipeline's bottom_5 group)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestCentroid
+    x_train, y_train = read_split(root, "train")
+    x_test, y_test = read_split(root, "test")
+    counts = np.bincount(y_train, minlength=len(NAMES))
+    rarest = np.argsort(counts, kind="stable")[:5]
+    models = {"class-balanced logistic regression": LogisticRegression(
+                  class_weight="balanced", max_iter=2000),
+              "nearest class mean": NearestCentroid()}
+    out = {}
+    for name, model in models.items():
+        predicted = model.fit(x_train, y_train).predict(x_test)
+        right = predicted == y_test
+        out[name] = {"overall": round(100 * right.mean(), 2),
+                     "bottom_5": round(100 * np.mean([right[y_test == c].mean()
+                                                      for c in rarest]), 2)}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="write the set here")
+    where.add_argument("--baselines", metavar="ROOT", help="score the linear models on a set")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.baselines:
+        for name, scores in baselines(args.baselines).items():
+            print(f"{name:<38} overall {scores['overall']:6.2f}%  5 rarest "
+                  f"{scores['bottom_5']:6.2f}%")
+        return 0
     if os.path.exists(os.path.join(args.out, "train")):
         print(f"error: {args.out} already holds a dataset", file=sys.stderr)
         return 1

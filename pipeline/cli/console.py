@@ -69,3 +69,17 @@ def run_pipeline_shown(config, verbose: bool, log_file: str, build=None,
         print(f"(full log: {shown_path(log_file)})", file=sys.stderr)
         return None
     return time.time() - started
+
+
+def prepared(config):
+    """(the config as the local runner will run it, None), or (None, exit status) after
+    printing why it cannot run: 1 for the user's data (UserError), 2 for settings."""
+    from pipeline import local_runner
+    try:
+        return local_runner.prepare(config), None
+    except UserError as err:
+        error(str(err))
+        return None, 1
+    except ValueError as err:
+        error(str(err))
+        return None, 2

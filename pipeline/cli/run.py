@@ -6,7 +6,6 @@ import traceback
 
 from pipeline.cli import console, flags
 from pipeline.configs import DEMO_OVERRIDES
-from schema.errors import UserError
 
 
 def print_summary(config, seconds: float, log_file: str = "") -> None:
@@ -33,18 +32,12 @@ def print_summary(config, seconds: float, log_file: str = "") -> None:
 
 
 def run_command(args) -> int:
-    from pipeline import local_runner
     config = flags.config_from_args(args, demo=args.demo)
     if args.demo:
         console.make_demo_data_if_missing(config.data_root)
-    try:
-        config = local_runner.prepare(config)
-    except UserError as err:
-        console.error(str(err))
-        return 1
-    except ValueError as err:
-        console.error(str(err))
-        return 2
+    config, status = console.prepared(config)
+    if status is not None:
+        return status
     from pipeline.cli import progress
     log_file = console.log_path(config, "run")
     with progress.quiet_log(log_file, args.verbose):

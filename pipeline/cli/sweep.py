@@ -6,7 +6,6 @@ import logging
 import time
 
 from pipeline.cli import console, flags
-from schema.errors import UserError
 
 
 def describer(variants, seed_list):
@@ -26,7 +25,7 @@ def describer(variants, seed_list):
 
 
 def sweep_command(args) -> int:
-    from pipeline import local_runner, sweep
+    from pipeline import sweep
     try:
         variants = ([sweep.parse_variant(s) for s in args.configs] if args.configs
                     else sweep.default_variants())
@@ -49,14 +48,9 @@ def sweep_command(args) -> int:
     config = dataclasses.replace(config, pipeline_name=f"{config.pipeline_name}_sweep")
     seed_list = sweep.seeds(config, args.repeats)
     trainer = config.trainer
-    try:
-        config = local_runner.prepare(config)
-    except UserError as err:
-        console.error(str(err))
-        return 1
-    except ValueError as err:
-        console.error(str(err))
-        return 2
+    config, status = console.prepared(config)
+    if status is not None:
+        return status
     print(f"Sweep: {len(variants)} configuration(s) x {len(seed_list)} seed(s) "
           f"({', '.join(v.label for v in variants)}), backbone {trainer.backbone}")
     from pipeline.cli import progress
