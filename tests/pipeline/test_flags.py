@@ -48,6 +48,10 @@ def test_defaults_come_from_the_config_and_the_demo():
     assert demo.trainer.image_size == DEMO_OVERRIDES["image_size"]
     assert demo.trainer.weights == "none"  # the demo downloads nothing
     assert demo.trainer.epochs == 2  # an explicit flag beats the demo's value
+    # Random initial weights: the same larger learning rate for every recipe.
+    for recipe in RECIPES:
+        trainer = flags.config_from_args(parse("--recipe", recipe), demo=True).trainer
+        assert trainer.learning_rate == 1e-3 and trainer.recipe == recipe
 
 
 def test_the_default_recipe_is_longtail_and_the_paper_recipe_is_the_papers_settings():
