@@ -14,10 +14,11 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (try: pyenv install 3.10.13)" >&2; exit 1; }
+	@echo "Setting up $(VENV) from requirements.lock (first run only) ..."
 	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --python $(VENV)/bin/python requirements.lock
-	$(VENV)/bin/uv pip install --python $(VENV)/bin/python --no-deps -e .
+	$(VENV)/bin/uv pip sync -q --python $(VENV)/bin/python requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --no-deps -e .
 	touch $@
 
 # Regenerate the lock after editing requirements.in.
