@@ -86,3 +86,20 @@ def test_schema_infer_writes_and_uses_the_schema_in_one_run(dataset, rarespecies
     inferred = dataset / "out" / "schemas" / "inferred" / "schema.pbtxt"
     assert curated.read_species(str(inferred)) == ["Kea", "Kiwi", "Weka"]
     assert "Model blessed and pushed to " in done.stdout
+
+
+def test_data_that_fail_validation_stop_the_run_with_a_message_not_a_traceback(dataset,
+                                                                              rarespecies):
+    """Train 12/4/6 against test 3/3/3 is a species drift far over 0.05: with drift set to
+    fail, the ValidationGate stops the run before Transform. One message block, exit 1; the
+    traceback only with -v."""
+    args = ["run", "--data-root", dataset / "data", "--output-dir", dataset / "drift",
+            "--schema", "infer", "--on-drift", "fail", "--max-species-drift", "0.05", *FLAGS]
+    done = rarespecies(*args)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert "the data failed validation" in done.stderr and "drift" in done.stderr
+    assert re.search(r"\[\d+/11\] ValidationGate ", done.stdout)
+    assert not any("Transform ... done" in line for line in done.stdout.splitlines())
+    verbose = rarespecies(*args, "-v")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
