@@ -27,8 +27,9 @@ def check_sizes(encoded: Iterable[bytes], what: str, max_request_pixels: Optiona
     total = 0
     for i, data in enumerate(encoded):
         size = _size(data, f"instance {i}: '{what}'")
-        if not size:
-            continue
+        if not size:  # unchecked bytes would reach the decoder: refused (TF may still decode)
+            raise RequestError(f"instance {i}: '{what}' is not a decodable image (no JPEG, "
+                               "PNG, GIF or BMP header)")
         if size[0] * size[1] > max_pixels:
             raise RequestError(f"instance {i}: '{what}' is {size[0]}x{size[1]} pixels, over the "
                                f"limit of {max_pixels} pixels; send a smaller image", 413)

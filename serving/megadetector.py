@@ -4,13 +4,14 @@ tools read it (format 1.4/1.5: `images[].detections[]` with `category`, `conf` a
 [x_min, y_min, width, height] normalised to the image, origin top-left).
 
 Each detection of an animal category at or above the detection threshold is cropped to the
-square around its box (as MegaDetector's own crop tool does; clamped to the image), sent to the
-served model, and given `classifications`: [[category id, score], ...], best first, top k. An
-answer under the confidence threshold starts with the `unknown` category (with the top score),
-so a tool that reads the first entry leaves it to a person. `classification_categories` maps the
+square around its box (as MegaDetector's own crop tool does; clamped to the image, shrunk to at
+most MAX_CROP_SIDE pixels a side), sent to the served model, and given `classifications`:
+[[category id, score], ...], best first, top k. An answer under the confidence threshold starts
+with the `unknown` category (with the top score), so a tool that reads the first entry leaves it
+to a person. `classification_categories` maps the
 ids ("0", "1", ... in the species' alphabetical order, then unknown) to names. Images that
 failed in MegaDetector, other categories and detections under the threshold are left as they
-were."""
+were, less any classifications of an earlier run (whose ids named other categories)."""
 import datetime
 import io
 import json
@@ -22,6 +23,7 @@ from PIL import Image, ImageOps
 ANIMAL = "animal"
 UNKNOWN = "unknown"
 SUPPORTED_VERSIONS = ("1.3", "1.4", "1.5", "1.6")
+MAX_CROP_SIDE = 512  # pixels; crops are shrunk to this before they are sent
 
 
 class DetectionsError(ValueError):
@@ -81,8 +83,12 @@ def crops(results: dict, image_root: str, threshold: float
                 yield i, j, None, f"cannot read {path}: {err}"
             continue
         for j, detection in wanted:
+            crop = square_crop(image, detection["bbox"])
+            # The model sees a few hundred pixels at most; a close animal in a 20 MP frame
+            # would otherwise make a request of megabytes (and trip the server's caps).
+            crop.thumbnail((MAX_CROP_SIDE, MAX_CROP_SIDE))
             buffer = io.BytesIO()
-            square_crop(image, detection["bbox"]).save(buffer, "JPEG", quality=95)
+            crop.save(buffer, "JPEG", quality=95)
             yield i, j, buffer.getvalue(), ""
 
 
@@ -107,6 +113,11 @@ def classify(results: dict, image_root: str, classify_crops: Callable[[List[byte
     ids = {name: str(k) for k, name in enumerate(species)}
     ids[UNKNOWN] = str(len(species))
     out = json.loads(json.dumps(results))  # a deep copy
+    # Classifications from an earlier run name the earlier categories: all are made anew.
+    for entry in out["images"]:
+        for detection in entry.get("detections") or []:
+            detection.pop("classifications", None)
+            detection.pop("classification_failure", None)
     for (i, j), answer in answers.items():
         detection = out["images"][i]["detections"][j]
         if "error" in answer:

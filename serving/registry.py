@@ -168,8 +168,12 @@ class ModelRegistry:
                 changed = True
                 log.info("now serving version %d from %s (%d warm-up requests replayed)",
                          version, path, replayed)
-            for version in [v for v in models if v not in wanted and on_disk]:
-                if self.config.versions or version < max(models):
+            # Versions no longer wanted go once the wanted ones serve (a removed newest
+            # folder rolls back to the one before); while a wanted version fails to load,
+            # the loaded ones keep serving.
+            serving_wanted = all(v in models for v in wanted)
+            for version in [v for v in models if v not in wanted]:
+                if self.config.versions or serving_wanted:
                     del models[version]
                     self._states[version] = ("END", "")
                     changed = True

@@ -42,7 +42,7 @@ from serving.registry import ModelConfig, ModelRegistry, read_model_config
 
 log = logging.getLogger(__name__)
 
-_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|"
+_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d{1,18})|"
                    r"/labels/(?P<label>[^/:]+))?(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?/?$")
 METRICS_PATH = "/monitoring/prometheus/metrics"
 IMAGE_INPUT = "image_bytes"       # serving_default's encoded images
@@ -135,6 +135,8 @@ class _Service:
         match = _PATH.match(request.url.path)
         api = (match and (match["verb"] or ("metadata" if match["metadata"] else "status"))) \
             or "unknown"
+        if api not in ("predict", "classify", "regress", "metadata", "status"):
+            api = "unknown"  # any other ':verb' would add a metrics series
         response = await self._respond(request, match)
         self.metrics.request(api, response.status_code, time.monotonic() - started)
         return response

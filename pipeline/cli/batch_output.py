@@ -21,15 +21,21 @@ def done_paths(path: str) -> Set[str]:
     if not os.path.exists(path):
         return set()
     with open(path, newline="", encoding="utf-8") as handle:
-        if kind == "jsonl":
-            done = set()
-            for line in handle:
-                try:
-                    done.add(json.loads(line)["path"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by an interruption: classified again
-            return done
-        return {row[0] for row in list(csv.reader(handle))[1:] if row}
+        text = handle.read()
+    # A last line without its newline was cut short by an interruption: the Writer drops it,
+    # so its file is classified again.
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    if kind == "jsonl":
+        done = set()
+        for line in lines:
+            try:
+                done.add(json.loads(line)["path"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return done
+    return {row[0] for row in list(csv.reader(lines))[1:] if row}
 
 
 def _drop_partial_line(path: str) -> None:

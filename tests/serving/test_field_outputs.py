@@ -173,3 +173,21 @@ def test_batch_predict_writes_as_it_goes_and_resumes(server, tmp_path, suffix, c
         expected = server.reference((folder / one["path"].split("cards/")[1]).read_bytes())
         assert one["label"] == expected["classes"][0]
         assert [p["species"] for p in one["predictions"]] == expected["classes"][:3]
+
+
+def test_crops_are_shrunk_and_earlier_classifications_are_replaced(tmp_path):
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (4000, 3000), (90, 120, 60)).save(big)
+    results = {"detection_categories": {"1": "animal"}, "images": [{"file": "big.jpg",
+               "detections": [{"category": "1", "conf": 0.9, "bbox": [0.0, 0.0, 0.9, 0.9]},
+                              {"category": "1", "conf": 0.1, "bbox": [0.5, 0.5, 0.1, 0.1],
+                               "classifications": [["3", 0.9]]}]}]}
+    (_, _, jpeg, _), = megadetector.crops(results, str(tmp_path), 0.2)
+    with Image.open(io.BytesIO(jpeg)) as crop:
+        assert max(crop.size) == megadetector.MAX_CROP_SIDE  # 3000 px square, shrunk
+    answer = {"label": "Puffin", "predictions": [{"species": "Puffin", "score": 0.7}]}
+    out = megadetector.classify(results, str(tmp_path), lambda jpegs: [answer] * len(jpegs))
+    first, faint = out["images"][0]["detections"]
+    assert out["classification_categories"] == {"0": "Puffin", "1": "unknown"}
+    assert first["classifications"] == [["0", 0.7]]
+    assert "classifications" not in faint  # an earlier run's ids would name other species

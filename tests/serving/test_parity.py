@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import gzip
+import io
 import json
 import os
 import shutil
@@ -185,6 +186,25 @@ def test_warmup_is_replayed_and_a_version_whose_warmup_fails_is_not_served(built
     assert_matches(predicted.json()["predictions"][0], built.reference(data, "v1"))
 
 
+def test_removing_the_newest_version_rolls_back_to_the_one_before(built, tmp_path):
+    base = tmp_path / "models"
+    place(built, base, "v1", "1")
+    place(built, base, "v2", "2")
+    data = image_bytes(12)
+
+    async def scenario(client):
+        before = await client.post(f"/v1/models/{MODEL}:predict", json=one_image(data))
+        shutil.rmtree(base / "2")
+        await asyncio.get_running_loop().run_in_executor(None, client.service.registry.refresh)
+        return before, (await client.post(f"/v1/models/{MODEL}:predict", json=one_image(data)),
+                        await client.get(f"/v1/models/{MODEL}"))
+    before, (after, status) = run(ServerConfig(str(base), poll_seconds=3600), scenario)
+    assert_matches(before.json()["predictions"][0], built.reference(data, "v2"))
+    assert_matches(after.json()["predictions"][0], built.reference(data, "v1"))
+    assert [(v["version"], v["state"]) for v in status.json()["model_version_status"]] == \
+        [("2", "END"), ("1", "AVAILABLE")]
+
+
 # -- request formats ---------------------------------------------------------------------------
 def test_classify_signature_name_gzip_and_lenient_base64(built, tmp_path):
     base = tmp_path / "models"
@@ -239,6 +259,8 @@ def test_metrics_count_requests_latency_batches_and_errors(built, tmp_path):
             await client.post(url, json={"instances": [b64(image_bytes(1))] * 2})
         await client.post(url, content=b"{not json")
         await client.post(f"/v1/models/{MODEL}/versions/9:predict", json=one_image(b"x"))
+        for verb in ("aaa", "aab"):  # made-up verbs share one series
+            await client.post(f"/v1/models/{MODEL}:{verb}", json={})
         return await client.get("/monitoring/prometheus/metrics")
     page = run(ServerConfig(str(base), batch_timeout_ms=0), scenario)
     assert page.status_code == 200
@@ -247,7 +269,10 @@ def test_metrics_count_requests_latency_batches_and_errors(built, tmp_path):
     assert f':tensorflow:serving:request_count{{{model},API="predict",status="OK"}} 3' in lines
     assert (f':tensorflow:serving:request_count{{{model},API="predict",'
             f'status="INVALID_ARGUMENT"}} 1') in lines
-    assert f'rarespecies_http_responses_total{{{model},code="404"}} 1' in lines
+    assert f'rarespecies_http_responses_total{{{model},code="404"}} 3' in lines
+    assert f':tensorflow:serving:request_count{{{model},API="unknown",status="NOT_FOUND"}} 2' \
+        in lines
+    assert not any("aaa" in line for line in lines)
     assert f':tensorflow:serving:request_latency_count{{{model},API="predict",' \
            f'entrypoint="REST"}} 3' in lines
     # Three model calls of two rows each.
@@ -278,6 +303,9 @@ def test_caps_on_instances_and_pixels_name_the_cap(built, tmp_path):
                 "instances": [{"examples": b64(_serialized_example(huge))}]}),
             "classify": await client.post(f"{url}:classify", json={
                 "signature_name": "classify", "examples": [tiny_example(huge)]}),
+            "no_header": await client.post(f"{url}:predict",
+                                           json={"instances": [b64(headless_gif())]}),
+            "long_version": await client.get(f"{url}/versions/{'9' * 5000}"),
         }
     answers = run(ServerConfig(str(base), max_instances=4, max_request_pixels=25_000), scenario)
     assert answers["instances"].status_code == 413
@@ -285,9 +313,21 @@ def test_caps_on_instances_and_pixels_name_the_cap(built, tmp_path):
     assert answers["pixels"].status_code == 413
     assert "--max-request-pixels" in answers["pixels"].json()["error"]
     assert answers["under"].status_code == 200
+    # Bytes whose header names no format are not counted and passed on: TF decodes this one.
+    assert answers["no_header"].status_code == 400
+    assert "not a decodable image" in answers["no_header"].json()["error"]
+    assert answers["long_version"].status_code == 404
     for name in ("examples", "classify"):  # images inside tf.Examples are guarded too
         assert answers[name].status_code == 413, (name, answers[name].text)
         assert "12000x12000 pixels" in answers[name].json()["error"]
+
+
+def headless_gif(side: int = 2000) -> bytes:
+    """A GIF whose signature is mangled (GIF8Xa): PIL reads no size, TensorFlow still decodes."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side)).save(buffer, "GIF")
+    return b"GIF8Xa" + buffer.getvalue()[6:]
 
 
 def _serialized_example(image: bytes) -> bytes:
