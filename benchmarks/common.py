@@ -52,15 +52,15 @@ def component_seconds(metadata_path: str) -> Dict[str, float]:
 
 
 def demo_data(root: str, scale: int) -> dict:
-    """The demo dataset with every species' train and test counts times `scale` (scale 1 is
-    byte-identical to `rarespecies demo-data`), written once under root."""
+    """The demo dataset with every species' counts times `scale` (`rarespecies demo-data
+    --scale`; scale 1 is the demo data itself), written once under root."""
     from pipeline.data import demo_data as generator
     from pipeline.data.paper import TABLE_I_TRAIN_COUNTS
-    train = {name: n * scale for name, n in TABLE_I_TRAIN_COUNTS.items()}
-    test = {name: n * scale for name, n in generator.DEFAULT_TEST_COUNTS.items()}
     if not os.path.isdir(os.path.join(root, "train")):
-        generator.generate(root, seed=0, train_counts=train, test_counts=test)
-    return {"train": sum(train.values()), "test": sum(test.values())}
+        generator.generate(root, seed=0, scale=scale)
+    return {"train": sum(TABLE_I_TRAIN_COUNTS.values()) * scale,
+            "test": sum(generator.DEFAULT_TEST_COUNTS.values()) * scale,
+            "valid": generator.DEFAULT_VALID_PER_SPECIES * len(TABLE_I_TRAIN_COUNTS) * scale}
 
 
 def write_results(path: str, results: dict) -> None:

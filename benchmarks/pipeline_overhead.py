@@ -46,7 +46,7 @@ def measure(scale: int, epochs: int, beam_args, out_root: str) -> dict:
                "--image-size", "64"], decode_log)
     decode = last_json_line(decode_log)
 
-    images = counts["train"] + counts["test"]
+    images = counts["train"] + counts["test"] + counts["valid"]
     ingest_s = components["ImageExampleGen"] + components["Transform"]
     return {
         "scale": scale, "train_images": counts["train"], "test_images": counts["test"],

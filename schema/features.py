@@ -16,7 +16,7 @@ FILENAME_KEY = "filename"                # path relative to the data root, to tr
 RAW_FEATURES = (IMAGE_KEY, LABEL_KEY, FREQUENCY_GROUP_KEY, FILENAME_KEY)
 
 # --- Transform's outputs and assets ---------------------------------------------------------
-PIXELS_KEY = "pixels"          # [size, size, 3] RGB at model size
+PIXELS_KEY = "pixels"          # uint8 RGB [size, size, 3] at model size, serialized
 LABEL_ID_KEY = "species_id"    # int64 index into the species vocabulary
 SPECIES_VOCAB = "species"      # species names in label-id order
 SPECIES_COUNTS = "species_counts"  # the same vocabulary with each species' train count

@@ -1,24 +1,73 @@
-"""The Trainer's tf.distribute strategy: all the GPUs of its machine (or pod), else the default.
+"""The Trainer's tf.distribute strategy: several machines when TF_CONFIG names them, else all
+the GPUs of its machine, else the default.
 
-One Trainer process with N GPUs (a Kubeflow pod with `nvidia.com/gpu: N`, a Vertex AI step with
-N accelerators) trains with MirroredStrategy: each batch of `batch_size` images is split over the
-GPUs and their gradients are summed, so a step sees the same batch as on one device (BatchNorm's
-batch statistics, though, are per GPU, over batch_size/N images). With one GPU or none, the
-default strategy: nothing changes. The losses keep their meaning: Keras scales mean-reduced
-losses by 1/N before the cross-replica sum, and the paper's tfa focal loss (reduction NONE: a
-sum over the batch) sums over the GPUs to the sum over the whole batch. Several machines
-(MultiWorkerMirroredStrategy) are not set up: one node's GPUs suffice for this model.
+- Several workers (TF_CONFIG with a `cluster` of more than one task: Kubeflow's TFJob, a Vertex AI
+  custom job with worker pools) train with MultiWorkerMirroredStrategy: every worker runs the
+  same run_fn, each reads its share of every batch (`shard`: tf.data's DATA auto-sharding, so it
+  works with any number of files), and gradients are all-reduced, so a step sees the same
+  global batch of `batch_size` images as on one device. After training, the chief (the `chief`
+  task, else worker 0) makes the validation choices and exports on a local copy of the model;
+  the other workers stop (`is_chief`).
+- One machine with N GPUs trains with MirroredStrategy: each batch is split over the GPUs and
+  their gradients summed. BatchNorm's batch statistics are per replica in both cases.
+The losses keep their meaning: Keras scales mean-reduced losses by 1/replicas before the
+cross-replica sum, and the paper's tfa focal loss (reduction NONE: a sum over the batch) sums
+over the replicas to the sum over the whole batch.
 """
+import json
 import logging
+import os
 
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
 
+def _tf_config() -> dict:
+    return json.loads(os.environ.get("TF_CONFIG") or "{}")
+
+
+def worker_count() -> int:
+    """Tasks that train: TF_CONFIG's chief and workers (1 without TF_CONFIG)."""
+    cluster = _tf_config().get("cluster", {})
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
+def is_chief() -> bool:
+    """The task that exports: `chief`, else worker 0 (also true without TF_CONFIG)."""
+    task = _tf_config().get("task", {})
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    if kind == "chief":
+        return True
+    has_chief = bool(_tf_config().get("cluster", {}).get("chief"))
+    return kind == "worker" and index == 0 and not has_chief
+
+
 def strategy() -> tf.distribute.Strategy:
+    if worker_count() > 1:
+        log.info("training on %d workers with MultiWorkerMirroredStrategy (TF_CONFIG)",
+                 worker_count())
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         log.info("training on %d GPUs with MirroredStrategy", len(gpus))
         return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
     return tf.distribute.get_strategy()
+
+
+def shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Each worker reads every example and keeps its share of each batch (DATA sharding): the
+    split may be one file, and the sampled streams are not files at all."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return dataset.with_options(options)
+
+
+def local_copy(model: tf.keras.Model) -> tf.keras.Model:
+    """The model with its current weights as plain variables (call it outside the strategy's
+    scope): for the work one worker does alone (validation scores, the classifier
+    re-training, export)."""
+    copy = tf.keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

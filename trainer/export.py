@@ -23,6 +23,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import losses, posthoc
+from trainer.preprocessing import pixels_to_unit_range
 from schema.features import IMAGE_KEY, PIXELS_KEY, SPECIES_VOCAB
 
 
@@ -49,6 +50,7 @@ class ServingModule(tf.Module):
             self.prototypes = tf.constant(np.asarray(prototypes, np.float32))
         self.tft_layer = tft_output.transform_features_layer()
         self.num_classes = int(model.output_shape[-1])
+        self.image_size = int(model.input_shape[1])
         # Species names travel as an asset (the vocabulary file), looked up by label id.
         self.species_table = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
@@ -90,7 +92,8 @@ class ServingModule(tf.Module):
 
     def _predict(self, image_column):
         transformed = self.tft_layer({IMAGE_KEY: image_column})
-        probabilities = self._scores(transformed[PIXELS_KEY])
+        probabilities = self._scores(pixels_to_unit_range(transformed[PIXELS_KEY],
+                                                          self.image_size))
         scores, ids = tf.math.top_k(probabilities, k=self.num_classes)
         return {"scores": scores,
                 "classes": self.species_table.lookup(tf.cast(ids, tf.int64)),

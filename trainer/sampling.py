@@ -8,8 +8,15 @@
 repeated, shuffled dataset per class (tf.data.Dataset.sample_from_datasets), deterministic
 under the seed. An epoch stays N images (the train split's size) whatever the mode, so every
 mode has the same budget.
+
+When the train split is too big to hold in memory (trainer/data.py's cache budget), the rarest
+classes are still held (`in_memory_classes`: rarest first while they fit) and the others are
+streamed from disk and thinned (`thinned`): each streamed example is kept with a probability
+proportional to its class's weight over its count, so that among the kept examples each class
+has its share. The rare classes, drawn over and over, come from memory; the common ones, drawn
+less than once an epoch under balanced or square-root sampling, are read and mostly skipped.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -38,3 +45,56 @@ def sampled(per_class: List[tf.data.Dataset], weights: Sequence[float],
     kept = [(s, float(w)) for s, w in zip(streams, weights) if w > 0]
     return tf.data.Dataset.sample_from_datasets([s for s, _ in kept], [w for _, w in kept],
                                                 seed=seed, stop_on_empty_dataset=False)
+
+
+def in_memory_classes(counts: Sequence[int], bytes_per_example: int, budget: int) -> np.ndarray:
+    """Which classes to hold in memory (bool per class): the rarest first, while all their
+    examples fit in `budget` bytes. Ties go to the lower class id."""
+    held = np.zeros(len(counts), dtype=bool)
+    used = 0
+    for c in sorted(range(len(counts)), key=lambda c: (counts[c], c)):
+        used += counts[c] * bytes_per_example
+        if used > budget:
+            break
+        held[c] = True
+    return held
+
+
+def keep_probabilities(counts: Sequence[int], weights: Sequence[float],
+                       streamed: Sequence[bool]) -> np.ndarray:
+    """For the streamed classes: the probability of keeping each read example so that the kept
+    examples' class shares are proportional to `weights` (p_c = w_c / n_c, the largest 1);
+    0 for classes not streamed."""
+    counts = np.asarray(counts, np.float64)
+    ratio = np.where(np.asarray(streamed) & (counts > 0),
+                     np.asarray(weights, np.float64) / np.maximum(counts, 1), 0.0)
+    if ratio.max() <= 0:
+        return ratio
+    return ratio / ratio.max()
+
+
+def thinned(examples: tf.data.Dataset, keep: Sequence[float], seed: int) -> tf.data.Dataset:
+    """An endless stream of (x, label id) examples read pass after pass from `examples`, each
+    kept with probability keep[label id]: deterministic under the seed, thinned differently on
+    every pass."""
+    keep = tf.constant(np.asarray(keep, np.float32))
+    uniforms = tf.data.Dataset.random(seed=seed).map(
+        lambda r: tf.cast(r % (1 << 24), tf.float32) / float(1 << 24))
+    paired = tf.data.Dataset.zip((examples.repeat(), uniforms))
+    return paired.filter(lambda xy, u: u < tf.gather(keep, xy[1])).map(lambda xy, u: xy)
+
+
+def mixed(in_memory: List[Optional[tf.data.Dataset]], streamed: Optional[tf.data.Dataset],
+          weights: Sequence[float], seed: int) -> tf.data.Dataset:
+    """`sampled` over the classes held in memory (in_memory[c], None for a streamed class) and
+    one thinned stream for all the others (already endless; None when every class is held)."""
+    streams, shares = [], []
+    for c, dataset in enumerate(in_memory):
+        if dataset is not None:
+            streams.append(dataset)
+            shares.append(weights[c])
+    streamed_share = float(sum(w for w, d in zip(weights, in_memory) if d is None))
+    if streamed is not None and streamed_share > 0:
+        streams.append(streamed)
+        shares.append(streamed_share)
+    return sampled(streams, shares, seed)

@@ -27,8 +27,9 @@ def embedding_model(model: tf.keras.Model) -> tf.keras.Model:
 class BestEpoch(tf.keras.callbacks.Callback):
     """Scores the validation split after each epoch (macro-F1) and keeps the best weights."""
 
-    def __init__(self, pixels: np.ndarray, labels: np.ndarray, num_classes: int,
-                 restore: bool):
+    def __init__(self, pixels, labels: np.ndarray, num_classes: int, restore: bool):
+        """`pixels`: the validation images (an array, or a dataset of batches without labels)
+        in the order of `labels`."""
         super().__init__()
         self.pixels, self.labels, self.num_classes = pixels, labels, num_classes
         self.restore = restore
@@ -36,7 +37,8 @@ class BestEpoch(tf.keras.callbacks.Callback):
         self.history: List[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        probabilities = self.model.predict(self.pixels, batch_size=256, verbose=0)
+        batching = {} if isinstance(self.pixels, tf.data.Dataset) else dict(batch_size=256)
+        probabilities = self.model.predict(self.pixels, verbose=0, **batching)
         f1 = posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
         self.history.append(f1)
         if logs is not None:
@@ -53,13 +55,17 @@ class BestEpoch(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def retrain_classifier(model: tf.keras.Model, train_pixels: np.ndarray,
+def classify_embeddings(model: tf.keras.Model, embeddings: np.ndarray) -> np.ndarray:
+    """The classifier layer's probabilities for embeddings (embedding_model's outputs)."""
+    return model.layers[-1](tf.constant(embeddings, tf.float32)).numpy()
+
+
+def retrain_classifier(model: tf.keras.Model, embeddings: np.ndarray,
                        train_labels: np.ndarray, epochs: int, batch_size: int,
                        seed: int) -> None:
-    """Re-trains `model`'s classifier layer in place on class-balanced batches of frozen
-    embeddings (computed once, without augmentation)."""
+    """Re-trains `model`'s classifier layer in place on class-balanced batches of the train
+    split's frozen embeddings (embedding_model's outputs, computed once without augmentation)."""
     classifier = model.layers[-1]
-    embeddings = embedding_model(model).predict(train_pixels, batch_size=256, verbose=0)
     num_classes = classifier.units
     counts = np.bincount(train_labels, minlength=num_classes)
     per_class = [tf.data.Dataset.from_tensor_slices(

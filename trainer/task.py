@@ -18,7 +18,6 @@ import logging
 import os
 from typing import List
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
@@ -44,9 +43,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     num_classes = len(species)
     log.info("training on %d species, train counts %s", num_classes,
              dict(zip(species, counts)))
-    train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output, num_classes)
-    valid = data.read_split(fn_args.eval_files, fn_args.data_accessor, tft_output, num_classes)
-    valid_pixels, valid_labels = data.arrays(valid)
+    budget = data.CacheBudget(config.cache_gib, config.image_size)
+    valid = data.read_split(fn_args.eval_files, fn_args.data_accessor, tft_output,
+                            config.image_size)
+    valid_labels = data.labels(valid)
+    # Validation first: it is read after every epoch.
+    valid = data.cached_if_fits(valid, len(valid_labels), budget, "validation")
+    train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output,
+                            config.image_size)
     steps = data.steps_per_epoch(sum(counts), config.batch_size)
 
     with distribute.strategy().scope():  # MirroredStrategy when several GPUs are visible
@@ -63,34 +67,30 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                 gamma=config.gamma, beta=config.beta, tau=config.tau)
         model.compile(optimizer=make_optimizer(config, steps), loss=loss,
                       metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
-    best = stages.BestEpoch(valid_pixels, valid_labels, num_classes, config.restore_best)
+    best = stages.BestEpoch(data.pixel_batches(valid), valid_labels, num_classes,
+                            config.restore_best)
     # A diverged loss (e.g. focal gamma < 1, whose gradient is unbounded) stops training at
     # once: later epochs cannot recover NaN weights. The model is still exported and
     # evaluated, so a sweep reports the collapse as the paper did instead of stopping.
     callbacks = [
         tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
         tf.keras.callbacks.TerminateOnNaN(), EpochProgress(config.epochs)]
-    per_class = None
     if config.backbone == "frozen" and config.feature_cache_dir:
         # A sweep's fast mode: the frozen backbone's features are computed once for all
         # configurations; only the head trains (no augmentation: features are fixed).
-        head_only.fit_head(model, train.batch(config.batch_size),
-                           valid.batch(config.batch_size), config.feature_cache_dir,
+        head_only.fit_head(model, data.model_inputs(train, num_classes).batch(config.batch_size),
+                           data.model_inputs(valid, num_classes).batch(config.batch_size),
+                           config.feature_cache_dir,
                            head_only.cache_key(fn_args.transform_output, config),
                            epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
                            callbacks=callbacks, verbose=0)
     else:
         # BestEpoch before EpochProgress: the epoch's line shows its validation macro-F1.
         callbacks.insert(2, best)
-        per_class = fit_stages(model, config, train, num_classes, steps, callbacks)
+        fit_stages(model, config, train, counts, budget, steps, callbacks)
         best.restore_best()
 
-    if per_class is None:
-        per_class = data.by_class(train, num_classes)
-    train_pixels = np.concatenate([x for x, _ in per_class])
-    train_labels = np.concatenate([np.full(len(x), c) for c, (x, _) in enumerate(per_class)])
-    report = choose_on_validation(model, config, counts, train_pixels, train_labels,
-                                  valid_pixels, valid_labels)
+    report = choose_on_validation(model, config, counts, train, valid, valid_labels)
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   validation_images=int(len(valid_labels)), species=species,
@@ -102,42 +102,41 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     report["warm_start"] = started_from
     warm_start.save(model, fn_args.serving_model_dir)
     export.export(module, fn_args.serving_model_dir,
-                  warmup_images=export.encode_warmup_images(valid_pixels[:WARMUP_IMAGES])
-                  if len(valid_pixels) else [])
+                  warmup_images=export.encode_warmup_images(
+                      data.first_pixels(valid, WARMUP_IMAGES)) if len(valid_labels) else [])
     write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
 
 
-def fit_stages(model, config: TrainerConfig, train, num_classes: int, steps: int,
-               callbacks: List) -> list:
-    """model.fit as the sampling settings say; returns the per-class arrays if it made them."""
+def fit_stages(model, config: TrainerConfig, train, counts: List[int],
+               budget: data.CacheBudget, steps: int, callbacks: List) -> None:
+    """model.fit as the sampling settings say."""
+    num_classes = len(counts)
     resampled = int(round(config.resample_last * config.epochs))
     first = config.epochs - resampled
-    per_class = None
     if first:
         if config.sampling == "natural":
-            batches = data.natural_batches(train, config.batch_size, config.seed,
-                                           config.augmentation)
+            examples = data.cached_if_fits(train, sum(counts), budget, "train")
+            batches = data.natural_batches(examples, num_classes, config.batch_size,
+                                           config.seed, config.augmentation)
             model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
         else:
-            per_class = data.by_class(train, num_classes)
-            batches = data.sampled_batches(per_class, config.sampling, config.batch_size,
-                                           config.seed, config.augmentation)
+            batches = data.sampled_batches(train, counts, config.sampling, budget,
+                                           config.batch_size, config.seed, config.augmentation)
             model.fit(batches, epochs=first, steps_per_epoch=steps, callbacks=callbacks,
                       verbose=0)
     if resampled:
-        per_class = per_class or data.by_class(train, num_classes)
-        batches = data.sampled_batches(per_class, config.resampling, config.batch_size,
-                                       config.seed + 1, config.augmentation)
+        batches = data.sampled_batches(train, counts, config.resampling, budget,
+                                       config.batch_size, config.seed + 1, config.augmentation)
         model.fit(batches, initial_epoch=first, epochs=config.epochs, steps_per_epoch=steps,
                   callbacks=callbacks, verbose=0)
-    return per_class
 
 
-def choose_on_validation(model, config: TrainerConfig, counts, train_pixels, train_labels,
-                         valid_pixels, valid_labels) -> dict:
+def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
+                         valid_labels) -> dict:
     """Which classifier layer, which post-hoc tau, which prototype weight: each by validation
     macro-F1 (posthoc.py). Without validation images: the trained classifier and the fixed
-    --posthoc-tau. Returns the training report's choices (and the prototypes to export)."""
+    --posthoc-tau. Returns the training report's choices (and the prototypes to export).
+    `train` and `valid` are (uint8 pixels, label id) datasets, read here as embeddings only."""
     num_classes = len(counts)
     taus = posthoc.TAUS if config.fit_posthoc else (config.posthoc_tau,)
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
@@ -147,28 +146,34 @@ def choose_on_validation(model, config: TrainerConfig, counts, train_pixels, tra
                 "temperature": 1.0, "abstain_threshold": 0.0,
                 "chosen_on": "nothing (no validation images): fixed settings"}
 
+    embed = stages.embedding_model(model)
+    # The classifier layer is all that cRT changes: the embeddings serve both candidates.
+    need_train = config.prototypes or config.classifier_retrain_epochs
+    train_embeddings = (embed.predict(data.pixel_batches(train), verbose=0) if need_train
+                        else None)
+    train_labels = data.labels(train) if need_train else None
+    valid_embeddings = embed.predict(data.pixel_batches(valid), verbose=0)
+    class_prototypes = (posthoc.prototypes(train_embeddings, train_labels, num_classes)
+                        if config.prototypes else None)
+    prototype_log = (posthoc.prototype_log_probs(valid_embeddings, class_prototypes)
+                     if config.prototypes else None)
+
     def candidate():
-        embed = stages.embedding_model(model)
-        class_prototypes = posthoc.prototypes(
-            embed.predict(train_pixels, batch_size=256, verbose=0), train_labels, num_classes)
-        probabilities = model.predict(valid_pixels, batch_size=256, verbose=0)
-        prototype_log = posthoc.prototype_log_probs(
-            embed.predict(valid_pixels, batch_size=256, verbose=0), class_prototypes)
+        probabilities = stages.classify_embeddings(model, valid_embeddings)
         adjustment = posthoc.fit(probabilities, valid_labels, counts, prototype_log,
                                  taus, weights)
         log_scores = posthoc.adjusted_log_scores(probabilities, counts, adjustment.tau,
                                                  prototype_log, adjustment.prototype_weight)
-        return adjustment, class_prototypes, stages.classifier_weights(model), log_scores
+        return adjustment, stages.classifier_weights(model), log_scores
 
     candidates = [("trained", *candidate())]
     if config.classifier_retrain_epochs:
-        stages.retrain_classifier(model, train_pixels, train_labels,
+        stages.retrain_classifier(model, train_embeddings, train_labels,
                                   config.classifier_retrain_epochs, config.batch_size,
                                   config.seed)
         candidates.append(("re-trained on class-balanced batches (cRT)", *candidate()))
     name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
-    _, _, class_prototypes, weights_kept, log_scores = next(c for c in candidates
-                                                             if c[0] == name)
+    _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == name)
     stages.set_classifier_weights(model, weights_kept)
     temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
     calibrated = posthoc.softmax_scores(log_scores, temperature)

@@ -82,7 +82,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         with self._make_beam_pipeline() as pipeline:
             routed = (pipeline
-                      | "ListFiles" >> beam.Create(files)
+                      | "ListFiles" >> beam.Create(listing.write_order(
+                          files, int(exec_properties.get("split_seed") or 0)))
                       | "Reshuffle" >> beam.Reshuffle()  # spread the decoding over workers
                       | "ReadAndCheck" >> beam.ParDo(_Route(max_pixels)).with_outputs(
                           "rejected", main="ok"))

@@ -132,6 +132,14 @@ def carve_validation(files: List[ImageFile], share: float, seed: int = 0) -> Lis
     return sorted(carved, key=lambda f: (f.split, f.species, f.filename))
 
 
+def write_order(files: List[ImageFile], seed: int = 0) -> List[ImageFile]:
+    """The files in a seeded pseudo-random order that depends on their names only. Listings
+    come sorted by species; written in that order, a split would stream species after species,
+    and a bounded shuffle buffer (trainer/data.py) could not mix a large one again."""
+    return sorted(files, key=lambda f: hashlib.sha256(
+        f"order\0{seed}\0{f.filename}".encode()).hexdigest())
+
+
 def list_dataset(input_base: str, csv_index: Optional[str] = None) -> List[ImageFile]:
     if csv_index:
         return list_csv_index(os.path.join(input_base, csv_index))

@@ -19,6 +19,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=224,
                         help="image width and height in pixels (default: %(default)s)")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="every species' count times this: a bigger dataset with the same "
+                             "long tail, for scale tests (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing train/test folders under --out")
     parser.set_defaults(func=demo_data_command)
@@ -56,8 +59,8 @@ def demo_data_command(args) -> int:
 
     try:
         summary = demo_data.generate(args.out, seed=args.seed, image_size=args.image_size,
-                                     overwrite=args.overwrite)
-    except FileExistsError as err:  # a user error, not a crash: no traceback
+                                     overwrite=args.overwrite, scale=args.scale)
+    except (FileExistsError, ValueError) as err:  # a user error, not a crash: no traceback
         print(f"demo-data: error: {err}", file=sys.stderr)
         return 1
     print(f"demo-data: {summary['n_train']} train + {summary['n_test']} test + "

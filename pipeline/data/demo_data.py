@@ -190,7 +190,8 @@ def _write(task):
 
 
 def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=None,
-             species=None, overwrite=False, workers=None, valid_counts=None) -> dict:
+             species=None, overwrite=False, workers=None, valid_counts=None,
+             scale: int = 1) -> dict:
     """Write out_dir/{train,test,valid}/<Species Name>/<nnnn>.jpg and return a summary of the
     counts.
 
@@ -199,8 +200,12 @@ def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=Non
     valid_counts: name -> count; default DEFAULT_VALID_PER_SPECIES each for the default dataset,
     none (no valid/ folder: the pipeline holds out a share of train) when counts are given.
     overwrite: replace existing train/test folders (otherwise refuse, so datasets never mix).
-    workers: processes to use (default: all CPUs; 1 = in this process)."""
+    workers: processes to use (default: all CPUs; 1 = in this process).
+    scale: every count times this (4: four times the images, the same long tail): new images
+    drawn the same way, not copies, so the data grow as a camera-trap project's would."""
     out_dir = Path(out_dir)
+    if scale < 1:
+        raise ValueError(f"scale must be 1 or more, got {scale}")
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
     names = list(species or train_counts or test_counts or PAPER_SPECIES)
@@ -214,10 +219,10 @@ def generate(out_dir, seed=0, image_size=224, train_counts=None, test_counts=Non
         missing = [n for n in names if n not in table]
         if missing:
             raise ValueError(f"{split}_counts has no count for {missing}")
-        counts[split] = {n: int(table[n]) for n in names}
+        counts[split] = {n: int(table[n]) * scale for n in names}
     if valid_counts is None and train_counts is None and test_counts is None:
         valid_counts = {n: DEFAULT_VALID_PER_SPECIES for n in names}
-    counts["valid"] = {n: int(c) for n, c in (valid_counts or {}).items() if c}
+    counts["valid"] = {n: int(c) * scale for n, c in (valid_counts or {}).items() if c}
     if set(counts["valid"]) - set(names):
         raise ValueError(f"valid_counts names species not in {names}")
 

@@ -82,6 +82,21 @@ def test_deterministic(tmp_path):
     assert a.keys() == c.keys() and all(a[k] != c[k] for k in a)
 
 
+def test_scaled_copy_has_every_count_times_the_scale_and_new_images(tmp_path):
+    one = demo_data.generate(tmp_path / "x1", **SMALL)
+    three = demo_data.generate(tmp_path / "x3", scale=3, **SMALL)
+    for split in ("train", "test"):
+        assert three[split] == {n: 3 * c for n, c in one[split].items()}
+        assert count_images(tmp_path / "x3" / split) == {n: 3 * c for n, c in
+                                                         sorted(one[split].items())}
+    small, big = files(tmp_path / "x1"), files(tmp_path / "x3")
+    assert all(big[name] == data for name, data in small.items())  # the 1x images, as they were
+    extra = [data for name, data in big.items() if name not in small]
+    assert len(set(extra)) == len(extra) and not set(extra) & set(small.values())  # no copies
+    with pytest.raises(ValueError, match="scale must be 1 or more"):
+        demo_data.generate(tmp_path / "x0", scale=0, **SMALL)
+
+
 def test_parallel_equals_serial(tmp_path):
     # Enough images to take the multiprocessing path; results must not depend on it.
     kwargs = dict(species=SUBSET[:2], train_counts={n: 60 for n in SUBSET[:2]},

@@ -122,8 +122,11 @@ def transformed(tmp_path_factory):
     fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"image_size": 8})
 
     def to_json(row):
+        serialized = row[PIXELS_KEY]  # bytes (numpy's bytes_ would drop trailing NULs)
+        serialized = serialized if isinstance(serialized, bytes) else serialized.tolist()
+        serialized = serialized if isinstance(serialized, bytes) else serialized[0]
         return json.dumps({LABEL_ID_KEY: int(np.asarray(row[LABEL_ID_KEY]).reshape(-1)[0]),
-                           PIXELS_KEY: np.asarray(row[PIXELS_KEY]).tolist()})
+                           PIXELS_KEY: serialized.hex()})
 
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp / "tft_tmp")):
         raw_data = pipeline | beam.Create(raw)
@@ -148,8 +151,13 @@ def test_preprocessing_fn_species_ids_match_vocabulary(transformed):
     by_colour = {tuple(np.array(c) / 255.0): s for s, c in COLOURS.items()}
     seen = collections.Counter()
     for row in rows:
-        pixels = np.array(row[PIXELS_KEY], np.float32)
-        assert pixels.shape == (8, 8, 3)
+        serialized = bytes.fromhex(row[PIXELS_KEY])
+        stored = tf.io.parse_tensor(serialized, tf.uint8).numpy()
+        assert stored.dtype == np.uint8 and stored.shape == (8, 8, 3)
+        # A quarter of float32's bytes, plus the serialized tensor's small header.
+        assert len(serialized) < 8 * 8 * 3 + 32
+        pixels = preprocessing.pixels_to_unit_range(tf.constant([serialized]), 8).numpy()[0]
+        np.testing.assert_array_equal(pixels, stored / np.float32(255.0))
         colour = tuple(np.round(pixels[0, 0], 3))
         species = by_colour[colour]
         np.testing.assert_allclose(pixels, np.broadcast_to(colour, (8, 8, 3)), atol=1e-6)
@@ -179,6 +187,6 @@ def test_transform_graph_serves_images_without_label(transformed):
     data = [IMAGES["red_png"][0], IMAGES["halves_png"][0]]
     out = layer({IMAGE_KEY: tf.constant([[d] for d in data])})
     assert PIXELS_KEY in out and LABEL_ID_KEY not in out
-    np.testing.assert_allclose(out[PIXELS_KEY].numpy(),
+    np.testing.assert_allclose(preprocessing.pixels_to_unit_range(out[PIXELS_KEY], 8).numpy(),
                                preprocessing.decode_and_resize(tf.constant(data), 8).numpy(),
                                atol=1e-6)

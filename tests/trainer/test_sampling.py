@@ -45,3 +45,57 @@ def test_a_rare_class_is_drawn_over_and_over_in_every_image():
     draws = list(sampling.sampled(per_class, [0.5, 0.5], 1).take(400).as_numpy_iterator())
     rare = [d for d in draws if d >= 100]
     assert set(rare) == {100, 101} and len(rare) > 150
+
+
+# --- Data over the cache budget: the rarest classes held, the others streamed and thinned ----
+
+def test_in_memory_classes_rarest_first_within_the_budget():
+    # 10 bytes an example: 20 + 80 fit in 100, the 600 of class 1 do not.
+    assert sampling.in_memory_classes(COUNTS, 10, 100).tolist() == [False, False, True, True]
+    assert sampling.in_memory_classes(COUNTS, 10, 10 ** 6).all()
+    assert not sampling.in_memory_classes(COUNTS, 10, 0).any()
+
+
+def test_keep_probabilities_give_each_streamed_class_its_share():
+    streamed = [True, True, False, False]
+    for mode in ("natural", "sqrt", "balanced"):
+        weights = sampling.class_weights(COUNTS, mode)
+        keep = sampling.keep_probabilities(COUNTS, weights, streamed)
+        assert keep.max() == pytest.approx(1.0) and keep[2] == keep[3] == 0
+        kept = np.asarray(COUNTS) * keep  # expected kept examples per pass
+        np.testing.assert_allclose(kept[:2] / kept.sum(), weights[:2] / weights[:2].sum())
+
+
+def mixed_stream(mode, seed, held, draws=8000):
+    """COUNTS examples as (x, label): held classes from memory, the others thinned from one
+    stream in which every class is grouped (as a listing sorted by species would be)."""
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate(COUNTS)])
+    examples = tf.data.Dataset.from_tensor_slices((np.arange(len(labels)), labels))
+    weights = sampling.class_weights(COUNTS, mode)
+    in_memory = [tf.data.Dataset.from_tensor_slices((np.arange(n), np.full(n, c)))
+                 if held[c] else None for c, n in enumerate(COUNTS)]
+    keep = sampling.keep_probabilities(COUNTS, weights, ~np.asarray(held))
+    streamed = sampling.thinned(
+        examples.filter(lambda x, y: tf.gather(tf.constant(~np.asarray(held)), y)), keep, seed)
+    stream = sampling.mixed(in_memory, streamed, weights, seed).take(draws)
+    return np.array([y for _, y in stream.as_numpy_iterator()])
+
+
+@pytest.mark.parametrize("mode", ["sqrt", "balanced"])
+def test_mixed_shares_over_many_draws(mode):
+    labels = mixed_stream(mode, 3, np.array([False, False, True, True]))
+    shares = np.bincount(labels, minlength=len(COUNTS)) / len(labels)
+    np.testing.assert_allclose(shares, sampling.class_weights(COUNTS, mode), atol=0.02)
+
+
+def test_mixed_is_deterministic_under_a_seed_and_thins_each_pass_anew():
+    held = np.array([False, False, True, True])
+    np.testing.assert_array_equal(mixed_stream("balanced", 5, held, 600),
+                                  mixed_stream("balanced", 5, held, 600))
+    keep = sampling.keep_probabilities(COUNTS, [0.5, 0.5, 0, 0], [True, True, False, False])
+    examples = tf.data.Dataset.from_tensor_slices((np.arange(308), np.repeat([0, 1], [248, 60])))
+    draws = [x for x, _ in sampling.thinned(examples, keep, 1).take(600).as_numpy_iterator()]
+    # Class 0 is kept about 60 times in 248 a pass; which ones changes from pass to pass.
+    first_pass = [x for x in draws[:100] if x < 248]
+    assert 0 < len(set(draws) & set(range(248))) and len(set(first_pass)) == len(first_pass)
+    assert len(set(x for x in draws if x < 248)) > 100
