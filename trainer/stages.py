@@ -27,10 +27,14 @@ def embedding_model(model: tf.keras.Model) -> tf.keras.Model:
 class BestEpoch(tf.keras.callbacks.Callback):
     """Scores the validation split after each epoch (macro-F1) and keeps the best weights."""
 
-    def __init__(self, pixels, labels: np.ndarray, num_classes: int, restore: bool):
+    def __init__(self, pixels, labels: np.ndarray, num_classes: int, restore: bool,
+                 scorer: Optional[tf.keras.Model] = None):
         """`pixels`: the validation images (an array, or a dataset of batches without labels)
-        in the order of `labels`."""
+        in the order of `labels`. `scorer`: a plain copy of the model to score with, given
+        the model's weights each epoch (across workers, where the model's own predict would
+        split the validation split between them)."""
         super().__init__()
+        self.scorer = scorer
         self.pixels, self.labels, self.num_classes = pixels, labels, num_classes
         self.restore = restore
         self.best_f1, self.best_epoch, self.best_weights = -1.0, None, None
@@ -38,7 +42,10 @@ class BestEpoch(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         batching = {} if isinstance(self.pixels, tf.data.Dataset) else dict(batch_size=256)
-        probabilities = self.model.predict(self.pixels, verbose=0, **batching)
+        scorer = self.scorer or self.model
+        if self.scorer is not None:
+            self.scorer.set_weights(self.model.get_weights())
+        probabilities = scorer.predict(self.pixels, verbose=0, **batching)
         f1 = posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
         self.history.append(f1)
         if logs is not None:

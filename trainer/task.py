@@ -35,6 +35,11 @@ REPORT_FILE = "training_report.json"
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    # MultiWorkerMirroredStrategy when TF_CONFIG names several workers, MirroredStrategy when
+    # several GPUs are visible.
+    strategy = distribute.strategy()
+    workers = distribute.worker_count()
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     # Same seed -> same initial weights for every loss, as the paper reset its model.
     tf.keras.utils.set_random_seed(config.seed)
@@ -53,7 +58,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                             config.image_size)
     steps = data.steps_per_epoch(sum(counts), config.batch_size)
 
-    with distribute.strategy().scope():  # MirroredStrategy when several GPUs are visible
+    with strategy.scope():
         model = build_model(num_classes, config.image_size, width=config.width,
                             weights=config.weights, backbone=config.backbone,
                             offline=config.offline)
@@ -67,8 +72,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                 gamma=config.gamma, beta=config.beta, tau=config.tau)
         model.compile(optimizer=make_optimizer(config, steps), loss=loss,
                       metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+    # Across workers, each scores the validation split alone, on a plain copy of the model.
     best = stages.BestEpoch(data.pixel_batches(valid), valid_labels, num_classes,
-                            config.restore_best)
+                            config.restore_best,
+                            scorer=distribute.local_copy(model) if workers > 1 else None)
     # A diverged loss (e.g. focal gamma < 1, whose gradient is unbounded) stops training at
     # once: later epochs cannot recover NaN weights. The model is still exported and
     # evaluated, so a sweep reports the collapse as the paper did instead of stopping.
@@ -87,8 +94,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         # BestEpoch before EpochProgress: the epoch's line shows its validation macro-F1.
         callbacks.insert(2, best)
-        fit_stages(model, config, train, counts, budget, steps, callbacks)
+        fit_stages(model, config, train, counts, budget, steps, callbacks, workers)
         best.restore_best()
+    if workers > 1:
+        # Every worker copies: reading BatchNorm's statistics is an all-reduce across them.
+        model = distribute.local_copy(model)
+        if not distribute.is_chief():
+            log.info("training done on this worker; the chief makes the validation choices "
+                     "and exports")
+            return
 
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
@@ -108,8 +122,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
 
 def fit_stages(model, config: TrainerConfig, train, counts: List[int],
-               budget: data.CacheBudget, steps: int, callbacks: List) -> None:
-    """model.fit as the sampling settings say."""
+               budget: data.CacheBudget, steps: int, callbacks: List, workers: int = 1) -> None:
+    """model.fit as the sampling settings say. Across workers, every worker takes the same
+    number of steps of its share of each batch."""
     num_classes = len(counts)
     resampled = int(round(config.resample_last * config.epochs))
     first = config.epochs - resampled
@@ -118,17 +133,21 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
             examples = data.cached_if_fits(train, sum(counts), budget, "train")
             batches = data.natural_batches(examples, num_classes, config.batch_size,
                                            config.seed, config.augmentation)
-            model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
+            if workers > 1:
+                model.fit(distribute.shard(batches.repeat()), epochs=first,
+                          steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+            else:
+                model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
         else:
             batches = data.sampled_batches(train, counts, config.sampling, budget,
                                            config.batch_size, config.seed, config.augmentation)
-            model.fit(batches, epochs=first, steps_per_epoch=steps, callbacks=callbacks,
-                      verbose=0)
+            model.fit(distribute.shard(batches), epochs=first, steps_per_epoch=steps,
+                      callbacks=callbacks, verbose=0)
     if resampled:
         batches = data.sampled_batches(train, counts, config.resampling, budget,
                                        config.batch_size, config.seed + 1, config.augmentation)
-        model.fit(batches, initial_epoch=first, epochs=config.epochs, steps_per_epoch=steps,
-                  callbacks=callbacks, verbose=0)
+        model.fit(distribute.shard(batches), initial_epoch=first, epochs=config.epochs,
+                  steps_per_epoch=steps, callbacks=callbacks, verbose=0)
 
 
 def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
