@@ -15,7 +15,7 @@ import json
 import os
 from typing import Iterable, Optional, Tuple
 
-from pipeline import beam
+from pipeline import beam, vertex_training
 from pipeline.configs import PipelineConfig
 from schema.paths import is_remote
 
@@ -39,8 +39,19 @@ class CompileError(ValueError):
 
 
 def check_options(engine: str, output: str, trainer_gpus: int = 0,
-                  gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = ()) -> None:
+                  gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = (),
+                  trainer_workers: int = 1, vertex_project: str = "",
+                  vertex_region: str = "") -> None:
     """CompileError naming the first option that the engine cannot honour."""
+    if trainer_workers < 1:
+        raise CompileError(f"--trainer-workers must be 1 or more, not {trainer_workers}")
+    if trainer_workers > 1 and not (vertex_project and vertex_region):
+        raise CompileError("--trainer-workers runs the Trainer as a Vertex AI custom job: it "
+                           "needs --vertex-project and --vertex-region (deploy/kubeflow/"
+                           "README.md, \"Training on several machines\")")
+    if trainer_workers > 1 and trainer_gpus and not gpu_type:
+        raise CompileError("--trainer-gpus with --trainer-workers needs --trainer-gpu-type "
+                           "(Vertex AI's name: NVIDIA_TESLA_T4, NVIDIA_L4, ...)")
     if not output.endswith(SUFFIXES[engine]):
         raise CompileError(f"--output for --engine {engine} must end with one of "
                            f"{', '.join(SUFFIXES[engine])}")
@@ -57,13 +68,24 @@ def check_options(engine: str, output: str, trainer_gpus: int = 0,
 
 
 def compile_package(config: PipelineConfig, engine: str, output: str, trainer_gpus: int = 0,
-                    gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = ()) -> None:
-    """Writes the package of `engine` for a pod config (pod_config) to `output`."""
-    check_options(engine, output, trainer_gpus, gpu_type, volumes)
+                    gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = (),
+                    trainer_workers: int = 1, vertex_project: str = "", vertex_region: str = "",
+                    machine_type: str = vertex_training.DEFAULT_MACHINE_TYPE) -> None:
+    """Writes the package of `engine` for a pod config (pod_config) to `output`. With
+    trainer_workers > 1 the Trainer step runs a Vertex AI custom job of that many machines,
+    each with `trainer_gpus` GPUs (pipeline/vertex_training.py); the step itself needs none."""
+    check_options(engine, output, trainer_gpus, gpu_type, volumes, trainer_workers,
+                  vertex_project, vertex_region)
+    trainer_job = None
+    if trainer_workers > 1:
+        trainer_job = vertex_training.trainer_job(trainer_workers, vertex_project,
+                                                  vertex_region, config.image, machine_type,
+                                                  trainer_gpus, gpu_type)
+        trainer_gpus, gpu_type = 0, None
     if engine == "kubeflow-v2":
-        compile_v2(config, output, trainer_gpus, gpu_type)
+        compile_v2(config, output, trainer_gpus, gpu_type, trainer_job)
     else:
-        compile_v1(config, output, trainer_gpus, gpu_type, tuple(volumes))
+        compile_v1(config, output, trainer_gpus, gpu_type, tuple(volumes), trainer_job)
 
 
 def _is_remote_or_absolute(path: str) -> bool:
@@ -102,7 +124,7 @@ def pod_config(config: PipelineConfig, given: Iterable[str]) -> PipelineConfig:
                                beam_args=beam_args)
 
 
-def build_pipeline(config: PipelineConfig):
+def build_pipeline(config: PipelineConfig, trainer_job: Optional[dict] = None):
     """create_pipeline() with the data root as a runtime parameter and no input fingerprint
     (the data are not on this machine; see deploy/kubeflow/README.md, "Caching")."""
     from tfx import v1 as tfx
@@ -111,7 +133,8 @@ def build_pipeline(config: PipelineConfig):
     config.data_root = tfx.dsl.experimental.RuntimeParameter(
         name=DATA_ROOT_PARAMETER, ptype=str, default=data_root)
     try:
-        return create_pipeline(config, metadata_connection_config=None, input_fingerprint=None)
+        return create_pipeline(config, metadata_connection_config=None, input_fingerprint=None,
+                               trainer_job=trainer_job)
     finally:
         config.data_root = data_root
 
@@ -122,14 +145,14 @@ def _trainer(pipeline):
 
 
 def compile_v2(config: PipelineConfig, output: str, trainer_gpus: int = 0,
-               gpu_type: Optional[str] = None) -> dict:
+               gpu_type: Optional[str] = None, trainer_job: Optional[dict] = None) -> dict:
     """Writes the KFP IR; returns the PipelineSpec (as a dict) that was written."""
     import yaml
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx import v1 as tfx
 
-    pipeline = build_pipeline(config)
+    pipeline = build_pipeline(config, trainer_job)
     if trainer_gpus:
         resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
         _trainer(pipeline).with_platform_config(resources(
@@ -173,7 +196,8 @@ def _v2_header(spec: dict, config: PipelineConfig) -> str:
 
 
 def compile_v1(config: PipelineConfig, output: str, trainer_gpus: int = 0,
-               gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = ()) -> None:
+               gpu_type: Optional[str] = None, volumes: Tuple[str, ...] = (),
+               trainer_job: Optional[dict] = None) -> None:
     from kfp import onprem
     from tfx import v1 as tfx
     from tfx.orchestration.kubeflow import kubeflow_dag_runner
@@ -191,7 +215,7 @@ def compile_v1(config: PipelineConfig, output: str, trainer_gpus: int = 0,
             tfx_image=config.image, pipeline_operator_funcs=operators),
         output_dir=os.path.dirname(os.path.abspath(output)),
         output_filename=os.path.basename(output))
-    runner.run(build_pipeline(config))
+    runner.run(build_pipeline(config, trainer_job))
 
 
 def _no_kfp_step_cache(op):

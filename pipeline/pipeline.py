@@ -62,10 +62,17 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
                 validation_gate=validation_gate, transform=transform)
 
 
-def create_trainer(upstream: Dict, trainer_config: TrainerConfig, base_model=None):
-    """`base_model`: the latest blessed model, for --warm-start."""
+def create_trainer(upstream: Dict, trainer_config: TrainerConfig, base_model=None,
+                   trainer_job: Optional[Dict] = None):
+    """`base_model`: the latest blessed model, for --warm-start. `trainer_job`: train on
+    several machines, a Vertex AI custom job (pipeline/vertex_training.py)."""
     transform = upstream["transform"]
-    return tfx.components.Trainer(
+    component = tfx.components.Trainer
+    custom_config = trainer_config.to_custom_config()
+    if trainer_job:
+        component = tfx.extensions.google_cloud_ai_platform.Trainer
+        custom_config = {**custom_config, **trainer_job}
+    return component(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=upstream["schema_gen"].outputs["schema"], base_model=base_model,
@@ -73,7 +80,7 @@ def create_trainer(upstream: Dict, trainer_config: TrainerConfig, base_model=Non
         # is the Evaluator's alone, so no training choice sees it.
         train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
         eval_args=tfx.proto.EvalArgs(splits=[VALID]),
-        custom_config=trainer_config.to_custom_config())
+        custom_config=custom_config)
 
 
 def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_model=None):
@@ -84,8 +91,8 @@ def create_evaluator(config: PipelineConfig, upstream: Dict, trainer, baseline_m
                                      config.max_macro_f1_drop, config.rare_group))
 
 
-def create_components(config: PipelineConfig,
-                      input_fingerprint: Optional[str] = None) -> List:
+def create_components(config: PipelineConfig, input_fingerprint: Optional[str] = None,
+                      trainer_job: Optional[Dict] = None) -> List:
     upstream = create_upstream(config, input_fingerprint)
     # The latest blessed model: the Evaluator's baseline, and the Trainer's start with
     # --warm-start.
@@ -95,7 +102,7 @@ def create_components(config: PipelineConfig,
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     trainer = create_trainer(upstream, config.trainer, baseline_resolver.outputs["model"]
-                             if config.trainer.warm_start else None)
+                             if config.trainer.warm_start else None, trainer_job)
 
     evaluator = create_evaluator(config, upstream, trainer, baseline_resolver.outputs["model"])
 
@@ -120,8 +127,10 @@ def _pipeline(config: PipelineConfig, components: List,
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
-                    input_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
-    return _pipeline(config, create_components(config, input_fingerprint),
+                    input_fingerprint: Optional[str] = None,
+                    trainer_job: Optional[Dict] = None) -> tfx.dsl.Pipeline:
+    """The pipeline. `trainer_job`: the Trainer on several machines (Kubeflow only)."""
+    return _pipeline(config, create_components(config, input_fingerprint, trainer_job),
                      metadata_connection_config)
 
 

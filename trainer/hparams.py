@@ -41,6 +41,11 @@ RECIPES = {
 }
 
 
+# Keys of the Trainer's custom_config that belong to TFX's Vertex AI Trainer extension (the
+# multi-worker job, pipeline/vertex_training.py); TFX hands them to run_fn with the settings.
+PLATFORM_KEY_PREFIX = "ai_platform_"
+
+
 def option(default, help: str, **cli) -> Any:
     """A config field with its command-line flag: `help` is the flag's help; `cli` may set
     `flag` (the flag's name; default --field-name), `choices`, `metavar`, `const` (a flag that
@@ -126,6 +131,7 @@ class TrainerConfig:
         """The config TFX handed to run_fn; raises ValueError on an unknown key or a value of
         the wrong type, naming it."""
         types = typing.get_type_hints(cls)
+        values = {k: v for k, v in values.items() if not k.startswith(PLATFORM_KEY_PREFIX)}
         unknown = sorted(set(values) - set(types))
         if unknown:
             raise ValueError(f"unknown trainer setting(s) {unknown}")

@@ -9,6 +9,7 @@ from pipeline.cli import console, flags
 from pipeline.configs import PipelineConfig
 from pipeline.kfp_client import CLIENT_SUFFIXES
 from pipeline.kubeflow_runner import ENGINES
+from pipeline.vertex_training import DEFAULT_MACHINE_TYPE
 
 PLACEHOLDER_IMAGE = PipelineConfig().image
 
@@ -17,7 +18,8 @@ def compile_command(args) -> int:
     from pipeline import kubeflow_runner as runner
     try:
         runner.check_options(args.engine, args.output, args.trainer_gpus, args.trainer_gpu_type,
-                             tuple(args.volumes or ()))
+                             tuple(args.volumes or ()), args.trainer_workers,
+                             args.vertex_project, args.vertex_region)
         config = runner.pod_config(flags.config_from_args(args, absolute_paths=False),
                                   flags.given_fields(args))
     except runner.CompileError as err:
@@ -25,7 +27,9 @@ def compile_command(args) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     runner.compile_package(config, args.engine, args.output, args.trainer_gpus,
-                           args.trainer_gpu_type, tuple(args.volumes or ()))
+                           args.trainer_gpu_type, tuple(args.volumes or ()),
+                           args.trainer_workers, args.vertex_project, args.vertex_region,
+                           args.trainer_machine_type)
     print(f"Wrote {args.engine} package {args.output}\n"
           f"  image          {config.image}\n"
           f"  pipeline root  {config.pipeline_root}\n"
@@ -34,6 +38,11 @@ def compile_command(args) -> int:
           f"  pushed models  {config.serving_model_dir}\n"
           f"  Beam args      {' '.join(config.beam_args)}\n"
           f"  caching        {'on' if config.enable_cache else 'off'}")
+    if args.trainer_workers > 1:
+        print(f"  Trainer        a Vertex AI custom job in {args.vertex_region} of "
+              f"{args.trainer_workers} x {args.trainer_machine_type}"
+              + (f" with {args.trainer_gpus} x {args.trainer_gpu_type}" if args.trainer_gpus
+                 else "") + " (MultiWorkerMirroredStrategy)")
     if config.image == PLACEHOLDER_IMAGE:
         console.warning(f"{config.image} is a placeholder; pass --image with the image you "
                         f"pushed (deploy/kubeflow/README.md)")
@@ -86,7 +95,19 @@ def add_parser(subparsers) -> None:
              "Kubeflow: the data are not fingerprinted, so new images under the same "
              "--data-root would be missed; use with a new data root per data version)")
     add("--trainer-gpus", type=int, default=0, metavar="N",
-        help="GPUs for the Trainer step (several: MirroredStrategy)")
+        help="GPUs for the Trainer step, or for each of its machines with --trainer-workers "
+             "(several: MirroredStrategy)")
+    add("--trainer-workers", type=int, default=1, metavar="N",
+        help="machines the Trainer trains on: more than 1 runs it as a Vertex AI custom job "
+             "(a chief and N-1 workers in --image, TF_CONFIG set by Vertex AI, "
+             "MultiWorkerMirroredStrategy); needs --vertex-project and --vertex-region")
+    add("--vertex-project", default="", metavar="PROJECT",
+        help="Google Cloud project of the Trainer's custom job (--trainer-workers)")
+    add("--vertex-region", default="", metavar="REGION",
+        help="its region, e.g. europe-west4 (--trainer-workers)")
+    add("--trainer-machine-type", default=DEFAULT_MACHINE_TYPE, metavar="TYPE",
+        help="Vertex AI machine type of each Trainer machine (--trainer-workers; default "
+             "%(default)s)")
     add("--trainer-gpu-type", metavar="TYPE",
         help="kubeflow-v2: accelerator type (Vertex AI: NVIDIA_TESLA_T4, NVIDIA_L4, ...; "
              "KFP 2.x: nvidia.com/gpu); kubeflow: GKE node label value (nvidia-tesla-t4)")

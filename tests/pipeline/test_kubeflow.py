@@ -157,6 +157,53 @@ def test_v2_beam_args_and_trainer_gpus(v2_spec):
     assert "resources" not in executors["Transform_executor"]["container"]
 
 
+def test_v2_trainer_on_several_machines_is_a_vertex_custom_job(tmp_path, capsys):
+    """--trainer-workers 3: TFX's Vertex AI Trainer starts a custom job of a chief and two
+    workers in the image, each with the GPUs asked for; the step itself asks for none, and
+    run_fn reads its settings past the extension's keys."""
+    from trainer.hparams import TrainerConfig
+    output = tmp_path / "multi.yaml"
+    assert cli.main(["compile", "--engine", "kubeflow-v2", "--output", str(output),
+                     "--image", IMAGE, "--output-dir", OUTPUT_DIR, "--data-root", DATA_ROOT,
+                     "--trainer-workers", "3", "--vertex-project", "test-project",
+                     "--vertex-region", "europe-west4", "--trainer-gpus", "1",
+                     "--trainer-gpu-type", "NVIDIA_L4", "--epochs", "7"]) == 0
+    assert "3 x n1-standard-8 with 1 x NVIDIA_L4" in capsys.readouterr().out
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    spec = json_format.ParseDict(kfp_load(output), pipeline_spec_pb2.PipelineSpec())
+    trainer = v2_executors(spec)["Trainer_executor"]["container"]
+    assert "google_cloud_ai_platform.trainer.executor" in " ".join(trainer["args"])
+    assert "resources" not in trainer
+    custom = json.loads(v2_constant(spec.root.dag.tasks["Trainer"], "custom_config"))
+    assert custom["ai_platform_enable_vertex"] is True
+    assert custom["ai_platform_vertex_region"] == "europe-west4"
+    job = custom["ai_platform_training_args"]
+    assert job["project"] == "test-project"
+    pools = job["worker_pool_specs"]
+    assert [p["replica_count"] for p in pools] == [1, 2]
+    for pool in pools:
+        assert pool["container_spec"] == {"image_uri": IMAGE}
+        assert pool["machine_spec"] == {"machine_type": "n1-standard-8",
+                                        "accelerator_type": "NVIDIA_L4",
+                                        "accelerator_count": 1}
+    assert TrainerConfig.from_custom_config(custom).epochs == 7
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--trainer-workers", "2"], "needs --vertex-project and --vertex-region"),
+    (["--trainer-workers", "2", "--vertex-project", "p", "--vertex-region", "r",
+      "--trainer-gpus", "2"], "needs --trainer-gpu-type"),
+    (["--trainer-workers", "0"], "must be 1 or more"),
+])
+def test_trainer_workers_options_are_checked(tmp_path, capsys, flags, message):
+    output = tmp_path / "p.yaml"
+    assert cli.main(["compile", "--engine", "kubeflow-v2", "--output", str(output),
+                     "--output-dir", "gs://b/out", "--data-root", "gs://b/d", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not output.exists()
+
+
 # --- v1: the Argo workflow ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
