@@ -4,6 +4,7 @@ Beam does the reading and checking (image_check.py, the heavy part); the per-fil
 leaves are reconciled into the ingest report (ingest_report.py): files read = examples written +
 files rejected, and the records in the written files = examples written, or the component fails.
 """
+import concurrent.futures
 import logging
 import os
 from typing import Any, Dict, List
@@ -26,6 +27,8 @@ EXAMPLES_KEY = "examples"
 # Share of each species' train files held out for validation when the data have no valid split.
 DEFAULT_VALID_SHARE = 0.1
 REPORT_KEY = "ingest_report"
+CHECK_THREADS = min(os.cpu_count() or 1, 8)
+CHECK_BATCH = 32  # files a thread pool checks at once
 
 
 def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
@@ -42,16 +45,30 @@ def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
 
 
 class _Route(beam.DoFn):
+    """Checks a batch of files on a thread per core and routes each to the written or the
+    rejected output. The work is reading, hashing and TensorFlow's decode, which all release
+    the GIL: a Beam worker uses every core it has, also the one local worker of the
+    DirectRunner in memory."""
+
     def __init__(self, max_pixels: int):
         super().__init__()
         self._max_pixels = max_pixels
+        self._pool = None
 
-    def process(self, image_file):
-        status, payload = check_image(image_file, self._max_pixels)
-        if status == "ok":
-            yield payload
-        else:
-            yield beam.pvalue.TaggedOutput("rejected", payload)
+    def setup(self):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=CHECK_THREADS)
+
+    def process(self, image_files):
+        checked = self._pool.map(lambda f: check_image(f, self._max_pixels), image_files)
+        for status, payload in checked:  # in the batch's order
+            if status == "ok":
+                yield payload
+            else:
+                yield beam.pvalue.TaggedOutput("rejected", payload)
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -85,6 +102,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                       | "ListFiles" >> beam.Create(listing.write_order(
                           files, int(exec_properties.get("split_seed") or 0)))
                       | "Reshuffle" >> beam.Reshuffle()  # spread the decoding over workers
+                      | "Batch" >> beam.BatchElements(min_batch_size=CHECK_BATCH,
+                                                      max_batch_size=CHECK_BATCH)
                       | "ReadAndCheck" >> beam.ParDo(_Route(max_pixels)).with_outputs(
                           "rejected", main="ok"))
             ok, rejected = routed.ok, routed.rejected
