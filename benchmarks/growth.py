@@ -1,7 +1,8 @@
 """How the pipeline grows with its data: the demo data at 1x, 4x and 16x (`rarespecies
 demo-data --scale`), one `rarespecies demo` run each (1 epoch, 64 px), and one run at the
 paper's 224 px (1x). Per run:
-  - peak memory: the largest resident set of the run's process tree, sampled every 0.2 s;
+  - peak memory: the largest resident set of the run's process tree, sampled every 0.2 s, also
+    per component (the one running when it was sampled);
   - bytes on disk per image of each artifact (ingested examples, statistics, Transform's output)
     and the model's size;
   - seconds per image of each component (ML Metadata's execution times): ingestion, statistics
@@ -14,10 +15,12 @@ Results: out/bench/growth.json and out/bench/growth.md (the table benchmarks/REA
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
+from typing import Dict
 
 import psutil
 
@@ -40,22 +43,32 @@ def folder_bytes(path: str) -> int:
                for root, _, names in os.walk(path) for name in names)
 
 
+STEP_LINE = re.compile(r"^\[\d+/\d+\] (\S+) \.\.\.")
+
+
 def run_with_peak_memory(command, log_path: str):
-    """(wall seconds, peak resident bytes of the process and its children)."""
+    """(wall seconds, peak resident bytes of the process and its children, that peak per
+    component: the component whose line the run's output showed last when it was sampled)."""
     with open(log_path, "w") as log:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        peak = [0]
+        peaks: Dict[str, int] = {}
 
         def sample():
             root = psutil.Process(process.pid)
-            while process.poll() is None:
-                try:
-                    tree = [root] + root.children(recursive=True)
-                    peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
-                except psutil.Error:
-                    pass
-                time.sleep(0.2)
+            step = "start-up"
+            with open(log_path) as output:
+                while process.poll() is None:
+                    for line in output.readlines():
+                        match = STEP_LINE.match(line)
+                        step = match.group(1) if match else step
+                    try:
+                        tree = [root] + root.children(recursive=True)
+                        rss = sum(p.memory_info().rss for p in tree)
+                        peaks[step] = max(peaks.get(step, 0), rss)
+                    except psutil.Error:  # a child that ended while it was read
+                        pass
+                    time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -65,7 +78,7 @@ def run_with_peak_memory(command, log_path: str):
     if code != 0:
         with open(log_path) as log:
             raise RuntimeError(f"{' '.join(command)} exited {code}:\n{log.read()[-3000:]}")
-    return seconds, peak[0]
+    return seconds, max(peaks.values(), default=0), peaks
 
 
 def measure(scale: int, image_size: int, out_root: str) -> dict:
@@ -75,7 +88,7 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(os.path.join(out_root, "logs"), exist_ok=True)
     print(f"scale {scale}, {image_size} px: {counts['all']} images ...", flush=True)
-    seconds, peak = run_with_peak_memory(
+    seconds, peak, peaks = run_with_peak_memory(
         [RARESPECIES, "demo", "--data-root", os.path.join(out_root, f"data-x{scale}"),
          "--output-dir", run_dir, "--epochs", "1", "--image-size", str(image_size)],
         os.path.join(out_root, "logs", f"growth-x{scale}-{image_size}px.log"))
@@ -84,6 +97,7 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
     return {
         "scale": scale, "image_size": image_size, "images": counts,
         "wall_s": round(seconds, 1), "peak_memory_mib": round(peak / 2 ** 20),
+        "peak_memory_mib_by_step": {step: round(rss / 2 ** 20) for step, rss in peaks.items()},
         "bytes_per_image": {name: round(folder_bytes(os.path.join(root, *parts)) / counts["all"])
                             for name, parts in ARTIFACTS.items()},
         "model_mib": round(folder_bytes(os.path.join(root, "Trainer", "model")) / 2 ** 20, 1),
