@@ -10,7 +10,8 @@ makes the validation-split choices, and exports for serving.
      temperature (--calibrate) and the abstain threshold for --target-precision;
   4. export the SavedModel with those choices inside, and training_report.json (what was chosen,
      on which split) next to it.
-The test split is never read here: it is the Evaluator's.
+Across several machines (TF_CONFIG), step 1 runs on all of them and steps 2 to 4 on the chief
+alone (trainer/distribute.py). The test split is never read here: it is the Evaluator's.
 """
 import dataclasses
 import json
@@ -35,9 +36,8 @@ REPORT_FILE = "training_report.json"
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
-    # MultiWorkerMirroredStrategy when TF_CONFIG names several workers, MirroredStrategy when
-    # several GPUs are visible.
+    # The strategy first: MultiWorkerMirroredStrategy (TF_CONFIG naming several workers) must
+    # exist before TensorFlow runs any op. MirroredStrategy with several GPUs.
     strategy = distribute.strategy()
     workers = distribute.worker_count()
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
