@@ -59,7 +59,6 @@ def main():
                                                           "overhead-x1"),
                         help="a pipeline run's --output-dir")
     parser.add_argument("--pipeline-name", default="rarespecies")
-    parser.add_argument("--image-size", type=int, default=64, help="the run's --image-size")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "out", "bench"))
@@ -71,22 +70,24 @@ def main():
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils
     from tfx.utils import io_utils
-    from trainer import data as task
+    from trainer import data
     from trainer.losses import make_loss
     from trainer.model import build_model
 
     examples, graph_uri = transform_outputs(args.run_dir, args.pipeline_name)
     tft_output = tft.TFTransformOutput(graph_uri)
-    species, counts = task.species_and_counts(tft_output)
+    species, counts = data.species_and_counts(tft_output)
     accessor = DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None, data_view_decode_fn=None)
     train_files = [io_utils.all_files_pattern(uri)
                    for uri in artifact_utils.get_split_uris([examples], "train")]
-    image_size = args.image_size
+    # The run's image size, from one stored image (Transform keeps it serialized).
+    image_size = next(iter(data.read_split(train_files, accessor, tft_output, None)
+                           .take(1)))[0].shape[0]
     images = sum(counts)
 
-    def fit(data, **kwargs):
+    def fit(inputs, **kwargs):
         tf.keras.utils.set_random_seed(42)  # the same initial weights every time
         model = build_model(len(species), image_size)
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
@@ -94,7 +95,7 @@ def main():
                       metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
         times = EpochTimes()
         callback = tf.keras.callbacks.LambdaCallback(on_epoch_begin=times.on_epoch_begin)
-        model.fit(data, epochs=args.epochs, callbacks=[callback], verbose=2, **kwargs)
+        model.fit(inputs, epochs=args.epochs, callbacks=[callback], verbose=2, **kwargs)
         seconds = times.seconds(time.perf_counter())
         return {"first_epoch_images_per_s": round(images / seconds[0], 1),
                 # The median: Keras now and then spends 4-16 s between epochs or after the
@@ -104,8 +105,8 @@ def main():
 
     def trainer_dataset(augmentation):
         # As the Trainer reads a split that fits its cache budget (natural sampling).
-        examples = task.read_split(train_files, accessor, tft_output, image_size).cache()
-        return task.natural_batches(examples, len(species), args.batch_size, seed=42,
+        examples = data.read_split(train_files, accessor, tft_output, image_size).cache()
+        return data.natural_batches(examples, len(species), args.batch_size, seed=42,
                                     augmentation="flip_crop" if augmentation else "none")
 
     rng = np.random.default_rng(0)

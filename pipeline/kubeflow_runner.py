@@ -78,6 +78,10 @@ def compile_package(config: PipelineConfig, engine: str, output: str, trainer_gp
                   vertex_project, vertex_region)
     trainer_job = None
     if trainer_workers > 1:
+        if volumes or not config.pipeline_root.startswith("gs://"):
+            raise CompileError("--trainer-workers: the Vertex AI job reads and writes the "
+                               "pipeline root, which must be a bucket (--output-dir gs://...), "
+                               "not a volume")
         trainer_job = vertex_training.trainer_job(trainer_workers, vertex_project,
                                                   vertex_region, config.image, machine_type,
                                                   trainer_gpus, gpu_type)

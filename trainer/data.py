@@ -1,12 +1,14 @@
 """The Trainer's input: Transform's examples as (pixels, one-hot label) batches, drawn as the
 config's sampling says, and the species names and train counts from Transform's vocabularies.
 
-Memory does not grow with the data. Transform's files are read with parallel interleaved reads
-and decoded to uint8 pixels; a split is held in memory only while it fits the cache budget
-(`--cache-gib`; by default a quarter of the memory available when training starts), else it
-is streamed from disk on every epoch through a bounded shuffle buffer. Class-aware sampling
-holds the rarest species in memory and thins the stream of the others (trainer/sampling.py).
-The pixels become float [0, 1] only in the batches (trainer/preprocessing.py).
+Images held in memory do not grow with the data past a budget. Transform's files are read with
+parallel interleaved reads and decoded to uint8 pixels; a split is held in memory only while it
+fits the cache budget (`--cache-gib`; by default a quarter of the machine's memory, or of its
+container's limit), else it is streamed from disk on every epoch through a bounded shuffle
+buffer. Class-aware sampling holds the rarest species in memory and thins the stream of the
+others (trainer/sampling.py). The pixels become float [0, 1] only in the batches
+(trainer/preprocessing.py). What still grows with the data: the train embeddings (a few kB an
+image) that prototypes and cRT are fitted on (task.py).
 """
 import logging
 import math
@@ -25,8 +27,12 @@ from trainer.preprocessing import parse_pixels, to_unit_range
 
 log = logging.getLogger(__name__)
 SHUFFLE_BUFFER = 4096  # examples: a bounded buffer whatever the data's size
-AUTO_CACHE_SHARE = 0.25  # of the memory available when training starts (--cache-gib -1)
+AUTO_CACHE_SHARE = 0.25  # of the machine's (or container's) memory, for --cache-gib -1
 EXAMPLE_OVERHEAD = 256  # bytes tf.data keeps per cached example beside its pixels
+# A species held for class-aware sampling exists about this many times: the array it is read
+# into, tf.data's copy of it, and its shuffle buffer (the whole species when it is small).
+HELD_COPIES = 3
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
 def species_and_counts(tft_output: tft.TFTransformOutput):
@@ -40,15 +46,38 @@ def species_and_counts(tft_output: tft.TFTransformOutput):
     return names, [counts[name] for name in names]
 
 
+def memory_limit() -> int:
+    """The machine's memory, or its container's limit when lower (a Kubernetes pod, a Vertex AI
+    replica): the same on every machine of a worker pool, unlike the memory free right now,
+    so that every worker of a multi-worker run makes the same caching choices."""
+    limit = psutil.virtual_memory().total
+    for path in CGROUP_LIMITS:
+        try:
+            with open(path) as handle:
+                value = handle.read().strip()
+        except OSError:
+            continue
+        if value.isdigit():
+            limit = min(limit, int(value))
+    return limit
+
+
 class CacheBudget:
     """Bytes the Trainer may hold as decoded images; each split it caches takes its share."""
 
     def __init__(self, cache_gib: float, image_size: int):
         if cache_gib < 0:
-            self.left = int(AUTO_CACHE_SHARE * psutil.virtual_memory().available)
+            self.left = int(AUTO_CACHE_SHARE * memory_limit())
         else:
             self.left = int(cache_gib * (1 << 30))
         self.bytes_per_example = image_size * image_size * 3 + EXAMPLE_OVERHEAD
+
+    def copy(self) -> "CacheBudget":
+        """The same budget, to spend on one training stage (a stage's holdings are released
+        when it ends)."""
+        other = CacheBudget.__new__(CacheBudget)
+        other.left, other.bytes_per_example = self.left, self.bytes_per_example
+        return other
 
     def take(self, examples: int) -> bool:
         """True (and the bytes are taken) when `examples` images fit in what is left."""
@@ -123,11 +152,12 @@ def sampled_batches(examples: tf.data.Dataset, counts: List[int], mode: str,
     classes that fit the budget are held in memory, the others streamed and thinned."""
     num_classes = len(counts)
     weights = sampling.class_weights(counts, mode)
-    held = sampling.in_memory_classes(counts, budget.bytes_per_example, budget.left)
+    held = sampling.in_memory_classes(counts, HELD_COPIES * budget.bytes_per_example,
+                                      budget.left)
     if not held.all():
         log.info("%s sampling: %d of %d species held in memory, the others streamed", mode,
                  int(held.sum()), num_classes)
-    budget.take(int(np.asarray(counts)[held].sum()))
+    budget.take(HELD_COPIES * int(np.asarray(counts)[held].sum()))
     arrays = class_arrays(examples, held)
     in_memory = [None if a is None else tf.data.Dataset.from_tensor_slices(
         (a, np.full(len(a), c, np.int64))) for c, a in enumerate(arrays)]

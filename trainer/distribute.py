@@ -1,13 +1,16 @@
 """The Trainer's tf.distribute strategy: several machines when TF_CONFIG names them, else all
 the GPUs of its machine, else the default.
 
-- Several workers (TF_CONFIG with a `cluster` of more than one task: Kubeflow's TFJob, a Vertex AI
-  custom job with worker pools) train with MultiWorkerMirroredStrategy: every worker runs the
-  same run_fn, each reads its share of every batch (`shard`: tf.data's DATA auto-sharding, so it
-  works with any number of files), and gradients are all-reduced, so a step sees the same
-  global batch of `batch_size` images as on one device. After training, the chief (the `chief`
-  task, else worker 0) makes the validation choices and exports on a local copy of the model;
-  the other workers stop (`is_chief`).
+- Several workers (TF_CONFIG with a `cluster` of more than one task, as a Vertex AI custom job
+  with worker pools or a Training Operator TFJob sets it) train with
+  MultiWorkerMirroredStrategy: every worker runs the same run_fn, each reads its share of every
+  batch (`shard`: tf.data's DATA auto-sharding, so it works with any number of files), and
+  gradients are all-reduced, so a step sees the same global batch of `batch_size` images as on
+  one device. After training, the chief (the `chief` task, else worker 0) makes the validation
+  choices and exports on a local copy of the model; the other workers wait for its export
+  (`wait_for_chief`): TFX's Trainer executor fails a replica whose run_fn returns before the
+  model directory exists, and a worker that left early would show in the chief's log as a
+  lost heartbeat.
 - One machine with N GPUs trains with MirroredStrategy: each batch is split over the GPUs and
   their gradients summed. BatchNorm's batch statistics are per replica in both cases.
 The losses keep their meaning: Keras scales mean-reduced losses by 1/replicas before the
@@ -17,6 +20,7 @@ over the replicas to the sum over the whole batch.
 import json
 import logging
 import os
+import time
 
 import tensorflow as tf
 
@@ -71,3 +75,19 @@ def local_copy(model: tf.keras.Model) -> tf.keras.Model:
     copy = tf.keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+CHIEF_TIMEOUT_S = 6 * 3600  # a worker gives up waiting for the chief's export after this
+POLL_S = 5
+
+
+def wait_for_chief(done_marker: str, timeout_s: float = CHIEF_TIMEOUT_S) -> None:
+    """Returns when the chief has written `done_marker` (the last file of its export);
+    TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    log.info("waiting for the chief to export (%s)", done_marker)
+    while not tf.io.gfile.exists(done_marker):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the chief did not export within {timeout_s:.0f} s: "
+                               f"{done_marker} is not there")
+        time.sleep(POLL_S)

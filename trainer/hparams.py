@@ -117,8 +117,8 @@ class TrainerConfig:
                                   "imagenet must be in Keras' cache")
     cache_gib: float = option(-1.0, "GiB of memory the Trainer may hold decoded images in; "
                                     "data over it are streamed from disk each epoch (-1: a "
-                                    "quarter of the memory available when it starts; 0: "
-                                    "always stream)", metavar="GIB")
+                                    "quarter of the machine's memory, or of its container's "
+                                    "limit; 0: always stream)", metavar="GIB")
     # A sweep's fast mode (frozen backbone): where the backbone's features are cached, shared
     # by every Trainer of the sweep; empty: no cache.
     feature_cache_dir: str = option("", "", cli=False)

@@ -42,9 +42,12 @@ class BestEpoch(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         batching = {} if isinstance(self.pixels, tf.data.Dataset) else dict(batch_size=256)
+        # Read every epoch, whatever the score: across workers, reading the weights is an
+        # all-reduce (BatchNorm's statistics) that every worker must join.
+        weights = self.model.get_weights()
         scorer = self.scorer or self.model
         if self.scorer is not None:
-            self.scorer.set_weights(self.model.get_weights())
+            self.scorer.set_weights(weights)
         probabilities = scorer.predict(self.pixels, verbose=0, **batching)
         f1 = posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
         self.history.append(f1)
@@ -53,7 +56,7 @@ class BestEpoch(tf.keras.callbacks.Callback):
         if f1 > self.best_f1:
             self.best_f1, self.best_epoch = f1, epoch + 1
             if self.restore:
-                self.best_weights = self.model.get_weights()
+                self.best_weights = weights
 
     def restore_best(self) -> None:
         """After every fit call of the run (a run may fit in stages): the best epoch's weights,

@@ -100,8 +100,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         # Every worker copies: reading BatchNorm's statistics is an all-reduce across them.
         model = distribute.local_copy(model)
         if not distribute.is_chief():
-            log.info("training done on this worker; the chief makes the validation choices "
-                     "and exports")
+            # The chief makes the validation choices and exports; training_report.json in
+            # the model's assets.extra is the last file it writes.
+            distribute.wait_for_chief(os.path.join(fn_args.serving_model_dir, "assets.extra",
+                                                   REPORT_FILE))
             return
 
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
@@ -130,7 +132,7 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
     first = config.epochs - resampled
     if first:
         if config.sampling == "natural":
-            examples = data.cached_if_fits(train, sum(counts), budget, "train")
+            examples = data.cached_if_fits(train, sum(counts), budget.copy(), "train")
             batches = data.natural_batches(examples, num_classes, config.batch_size,
                                            config.seed, config.augmentation)
             if workers > 1:
@@ -139,12 +141,12 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
             else:
                 model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
         else:
-            batches = data.sampled_batches(train, counts, config.sampling, budget,
+            batches = data.sampled_batches(train, counts, config.sampling, budget.copy(),
                                            config.batch_size, config.seed, config.augmentation)
             model.fit(distribute.shard(batches), epochs=first, steps_per_epoch=steps,
                       callbacks=callbacks, verbose=0)
     if resampled:
-        batches = data.sampled_batches(train, counts, config.resampling, budget,
+        batches = data.sampled_batches(train, counts, config.resampling, budget.copy(),
                                        config.batch_size, config.seed + 1, config.augmentation)
         model.fit(distribute.shard(batches), initial_epoch=first, epochs=config.epochs,
                   steps_per_epoch=steps, callbacks=callbacks, verbose=0)

@@ -26,10 +26,14 @@ def compile_command(args) -> int:
         console.error(str(err))
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    runner.compile_package(config, args.engine, args.output, args.trainer_gpus,
-                           args.trainer_gpu_type, tuple(args.volumes or ()),
-                           args.trainer_workers, args.vertex_project, args.vertex_region,
-                           args.trainer_machine_type)
+    try:
+        runner.compile_package(config, args.engine, args.output, args.trainer_gpus,
+                               args.trainer_gpu_type, tuple(args.volumes or ()),
+                               args.trainer_workers, args.vertex_project, args.vertex_region,
+                               args.trainer_machine_type)
+    except runner.CompileError as err:
+        console.error(str(err))
+        return 2
     print(f"Wrote {args.engine} package {args.output}\n"
           f"  image          {config.image}\n"
           f"  pipeline root  {config.pipeline_root}\n"

@@ -195,6 +195,8 @@ def test_v2_trainer_on_several_machines_is_a_vertex_custom_job(tmp_path, capsys)
     (["--trainer-workers", "2", "--vertex-project", "p", "--vertex-region", "r",
       "--trainer-gpus", "2"], "needs --trainer-gpu-type"),
     (["--trainer-workers", "0"], "must be 1 or more"),
+    (["--trainer-workers", "2", "--vertex-project", "p", "--vertex-region", "r",
+      "--output-dir", "/mnt/out"], "must be a bucket"),
 ])
 def test_trainer_workers_options_are_checked(tmp_path, capsys, flags, message):
     output = tmp_path / "p.yaml"

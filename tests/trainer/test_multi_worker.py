@@ -1,7 +1,8 @@
-"""trainer/distribute.py for real: two worker processes on 127.0.0.1, started as a TFJob would
-start them (TF_CONFIG), train one model together with MultiWorkerMirroredStrategy; the chief
-exports it and the export serves. Each worker waits for the other at every step (the
-gradients' all-reduce), so a run that finishes is a run that trained across both."""
+"""trainer/distribute.py for real: two worker processes on 127.0.0.1, started as Vertex AI or a
+TFJob would start them (TF_CONFIG, TFX's Trainer executor), train one model together with
+MultiWorkerMirroredStrategy; the chief exports it and the export serves. Each worker waits for
+the other at every step (the gradients' all-reduce), so a run that finishes is a run that
+trained across both."""
 import json
 import os
 import subprocess
@@ -73,6 +74,8 @@ def transformed(tmp_path_factory):
 
 
 def test_two_workers_train_one_model_that_serves(transformed):
+    """Both replicas run TFX's Trainer executor on the same model folders: worker 0 (the
+    chief) exports, worker 1 waits for that export, and both succeed."""
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = []
@@ -85,7 +88,7 @@ def test_two_workers_train_one_model_that_serves(transformed):
             workers.append((subprocess.Popen(
                 [sys.executable, "-m", "tests.support.multi_worker_trainer",
                  str(transformed / "transform"), str(transformed / "examples"),
-                 str(transformed / f"serving{index}"), str(transformed / f"run{index}")],
+                 str(transformed / "model"), str(transformed / "model_run")],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
         codes = [process.wait(timeout=600) for process, _ in workers]
     finally:
@@ -99,14 +102,17 @@ def test_two_workers_train_one_model_that_serves(transformed):
     results = [json.loads([line for line in log.splitlines() if line.startswith("{")][-1])
                for log in logs]
     assert [r["task"]["index"] for r in results] == [0, 1]
-    assert [r["exported"] for r in results] == [True, False]  # worker 0 is the chief
     for log in logs:
         assert "training on 2 workers with MultiWorkerMirroredStrategy" in log
+    assert "waiting for the chief to export" in logs[1]
+    assert "waiting for the chief" not in logs[0]
+    assert "heartbeat timeout" not in logs[0]  # worker 1 stayed until the export
 
-    report = json.loads((transformed / "run0" / "training_report.json").read_text())
+    serving = transformed / "model" / "Format-Serving"
+    report = json.loads((serving / "assets.extra" / "training_report.json").read_text())
     assert report["train_counts"] == [TRAIN[s] for s in report["species"]]
     assert len(report["validation_f1_by_epoch"]) == 2
-    model = tf.saved_model.load(str(transformed / "serving0"))
+    model = tf.saved_model.load(str(serving))
     image = (transformed / "data" / "test" / "Crow" / "0000.jpg").read_bytes()
     outputs = model.signatures["serving_default"](image_bytes=tf.constant([image]))
     scores = outputs["scores"].numpy()
