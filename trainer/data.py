@@ -177,6 +177,13 @@ def labels(examples: tf.data.Dataset) -> np.ndarray:
     return np.concatenate(ids) if ids else np.zeros((0,), np.int64)
 
 
+def labelled_pixel_batches(examples: tf.data.Dataset,
+                           batch_size: int = 256) -> tf.data.Dataset:
+    """(float [0, 1] pixels, label ids) in reading order, batched."""
+    return examples.map(lambda x, y: (to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def pixel_batches(examples: tf.data.Dataset, batch_size: int = 256) -> tf.data.Dataset:
     """Float [0, 1] pixels in reading order, batched, without labels: what predict takes."""
     return examples.map(lambda x, y: to_unit_range(x), num_parallel_calls=tf.data.AUTOTUNE,

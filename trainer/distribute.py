@@ -39,12 +39,11 @@ def worker_count() -> int:
 
 def is_chief() -> bool:
     """The task that exports: `chief`, else worker 0 (also true without TF_CONFIG)."""
-    task = _tf_config().get("task", {})
+    tf_config = _tf_config()
+    task = tf_config.get("task", {})
     kind, index = task.get("type", "chief"), int(task.get("index", 0))
-    if kind == "chief":
-        return True
-    has_chief = bool(_tf_config().get("cluster", {}).get("chief"))
-    return kind == "worker" and index == 0 and not has_chief
+    has_chief = bool(tf_config.get("cluster", {}).get("chief"))
+    return kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
 
 
 def strategy() -> tf.distribute.Strategy:

@@ -65,6 +65,17 @@ class BestEpoch(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+def embeddings_and_labels(model: tf.keras.Model, batches) -> Tuple[np.ndarray, np.ndarray]:
+    """One pass over (pixels, label id) batches: embedding_model's outputs and the labels, in
+    the same order."""
+    embed = embedding_model(model)
+    embeddings, labels = [], []
+    for pixels, ids in batches:
+        embeddings.append(embed.predict_on_batch(pixels))
+        labels.append(ids.numpy())
+    return np.concatenate(embeddings), np.concatenate(labels)
+
+
 def classify_embeddings(model: tf.keras.Model, embeddings: np.ndarray) -> np.ndarray:
     """The classifier layer's probabilities for embeddings (embedding_model's outputs)."""
     return model.layers[-1](tf.constant(embeddings, tf.float32)).numpy()

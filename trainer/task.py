@@ -169,10 +169,10 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
 
     embed = stages.embedding_model(model)
     # The classifier layer is all that cRT changes: the embeddings serve both candidates.
-    need_train = config.prototypes or config.classifier_retrain_epochs
-    train_embeddings = (embed.predict(data.pixel_batches(train), verbose=0) if need_train
-                        else None)
-    train_labels = data.labels(train) if need_train else None
+    train_embeddings = train_labels = None
+    if config.prototypes or config.classifier_retrain_epochs:
+        train_embeddings, train_labels = stages.embeddings_and_labels(
+            model, data.labelled_pixel_batches(train))
     valid_embeddings = embed.predict(data.pixel_batches(valid), verbose=0)
     class_prototypes = (posthoc.prototypes(train_embeddings, train_labels, num_classes)
                         if config.prototypes else None)

@@ -19,6 +19,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from pipeline.data import demo_data
 from schema.features import IMAGE_KEY, LABEL_ID_KEY, LABEL_KEY, PIXELS_KEY
 from tests.support.serving_process import free_port
+from tests.support.transformed_rows import label_id, pixels_bytes
 from trainer import preprocessing
 
 pytestmark = pytest.mark.slow
@@ -28,13 +29,10 @@ TRAIN = {"Sora": 12, "Shoebill": 8, "Robin": 4, "Crow": 2}
 
 def encode_example(row) -> bytes:
     """A transformed row as Transform writes it: a tf.Example of pixels and species id."""
-    pixels = row[PIXELS_KEY]  # bytes, or an array holding them (numpy's bytes_ drop NULs)
-    pixels = pixels if isinstance(pixels, bytes) else pixels.tolist()
-    pixels = pixels if isinstance(pixels, bytes) else pixels[0]
     return tf.train.Example(features=tf.train.Features(feature={
-        PIXELS_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels])),
-        LABEL_ID_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
-            value=[int(np.asarray(row[LABEL_ID_KEY]).reshape(-1)[0])]))})).SerializeToString()
+        PIXELS_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels_bytes(row)])),
+        LABEL_ID_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label_id(row)]))
+    })).SerializeToString()
 
 
 @pytest.fixture(scope="module")

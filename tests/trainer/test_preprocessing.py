@@ -17,6 +17,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from schema.features import (IMAGE_KEY, LABEL_ID_KEY, LABEL_KEY, PIXELS_KEY, SPECIES_COUNTS,
                              SPECIES_VOCAB)
+from tests.support.transformed_rows import label_id, pixels_bytes
 from trainer import preprocessing
 
 
@@ -122,11 +123,7 @@ def transformed(tmp_path_factory):
     fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"image_size": 8})
 
     def to_json(row):
-        serialized = row[PIXELS_KEY]  # bytes (numpy's bytes_ would drop trailing NULs)
-        serialized = serialized if isinstance(serialized, bytes) else serialized.tolist()
-        serialized = serialized if isinstance(serialized, bytes) else serialized[0]
-        return json.dumps({LABEL_ID_KEY: int(np.asarray(row[LABEL_ID_KEY]).reshape(-1)[0]),
-                           PIXELS_KEY: serialized.hex()})
+        return json.dumps({LABEL_ID_KEY: label_id(row), PIXELS_KEY: pixels_bytes(row).hex()})
 
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp / "tft_tmp")):
         raw_data = pipeline | beam.Create(raw)
