@@ -37,7 +37,13 @@ class ServingModule(tf.Module):
                  prototypes=None, prototype_weight: float = 0.0, temperature: float = 1.0,
                  abstain_threshold: float = 0.0):
         super().__init__()
-        self.model = model
+        # The Keras models are kept out of the SavedModel's object graph (set past tf.Module's
+        # tracking): saving a tracked Keras model traces every layer's call for Keras' own
+        # reloading, most of the export's time and of TF Serving's load, and nothing reloads
+        # this model as Keras (a warm start reads the weights file, trainer/warm_start.py).
+        # The variables are tracked instead, which is all the signatures need.
+        self.__dict__["model"] = model
+        self.model_variables = list(model.variables)
         self.temperature = float(temperature)
         self.abstain_threshold = tf.Variable(float(abstain_threshold), trainable=False,
                                              name="abstain_threshold")
@@ -46,7 +52,8 @@ class ServingModule(tf.Module):
             if prototypes is None:
                 raise ValueError("a prototype weight needs the prototypes")
             # One forward pass gives the probabilities and the embedding the prototypes use.
-            self.scorer = tf.keras.Model(model.input, [model.output, model.layers[-1].input])
+            self.__dict__["scorer"] = tf.keras.Model(model.input,
+                                                     [model.output, model.layers[-1].input])
             self.prototypes = tf.constant(np.asarray(prototypes, np.float32))
         self.tft_layer = tft_output.transform_features_layer()
         self.num_classes = int(model.output_shape[-1])

@@ -65,10 +65,9 @@ class BestEpoch(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def embeddings_and_labels(model: tf.keras.Model, batches) -> Tuple[np.ndarray, np.ndarray]:
-    """One pass over (pixels, label id) batches: embedding_model's outputs and the labels, in
-    the same order."""
-    embed = embedding_model(model)
+def embeddings_and_labels(embed: tf.keras.Model, batches) -> Tuple[np.ndarray, np.ndarray]:
+    """One pass over (pixels, label id) batches: the outputs of `embed` (embedding_model's)
+    and the labels, in the same order."""
     embeddings, labels = [], []
     for pixels, ids in batches:
         embeddings.append(embed.predict_on_batch(pixels))
@@ -100,6 +99,7 @@ def retrain_classifier(model: tf.keras.Model, embeddings: np.ndarray,
     classifier.bias.assign(tf.zeros_like(classifier.bias))
     head.compile(optimizer=tf.keras.optimizers.Adam(CLASSIFIER_LEARNING_RATE),
                  loss=tf.keras.losses.CategoricalCrossentropy())
+    head.optimizer.build(head.trainable_variables)  # traced once (see task.run_fn)
     steps = max(1, int(np.ceil(len(train_labels) / batch_size)))
     head.fit(batches.batch(batch_size), epochs=epochs, steps_per_epoch=steps, verbose=0,
              callbacks=[EpochProgress(epochs, stage="classifier re-training", last_only=True)])

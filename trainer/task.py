@@ -19,6 +19,7 @@ import logging
 import os
 from typing import List
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
@@ -72,6 +73,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                 gamma=config.gamma, beta=config.beta, tau=config.tau)
         model.compile(optimizer=make_optimizer(config, steps), loss=loss,
                       metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+        # The optimizer's slots made now rather than in the first train step: a tf.function
+        # that creates variables is traced twice, and tracing MobileNetV2's train step is a
+        # large part of a small run's time.
+        model.optimizer.build(model.trainable_variables)
     # Across workers, each scores the validation split alone, on a plain copy of the model.
     best = stages.BestEpoch(data.pixel_batches(valid), valid_labels, num_classes,
                             config.restore_best,
@@ -167,13 +172,15 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
                 "temperature": 1.0, "abstain_threshold": 0.0,
                 "chosen_on": "nothing (no validation images): fixed settings"}
 
+    # One embedding model for both splits (each Keras model traces its own predict function).
     embed = stages.embedding_model(model)
     # The classifier layer is all that cRT changes: the embeddings serve both candidates.
     train_embeddings = train_labels = None
     if config.prototypes or config.classifier_retrain_epochs:
         train_embeddings, train_labels = stages.embeddings_and_labels(
-            model, data.labelled_pixel_batches(train))
-    valid_embeddings = embed.predict(data.pixel_batches(valid), verbose=0)
+            embed, data.labelled_pixel_batches(train))
+    valid_embeddings = np.concatenate([embed.predict_on_batch(pixels)
+                                       for pixels in data.pixel_batches(valid)])
     class_prototypes = (posthoc.prototypes(train_embeddings, train_labels, num_classes)
                         if config.prototypes else None)
     prototype_log = (posthoc.prototype_log_probs(valid_embeddings, class_prototypes)

@@ -22,7 +22,7 @@ def trained_weights(config):
     folder = os.path.join(config.pipeline_root, "Trainer", "model")
     (execution,) = os.listdir(folder)
     loaded = tf.saved_model.load(os.path.join(folder, execution, "Format-Serving"))
-    return [v.numpy() for v in sorted(loaded.model.variables, key=lambda v: v.name)]
+    return [v.numpy() for v in sorted(loaded.model_variables, key=lambda v: v.name)]
 
 
 def test_permuting_the_test_labels_leaves_the_trained_model_bit_identical(tmp_path):
