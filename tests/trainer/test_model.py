@@ -1,4 +1,5 @@
-"""trainer/model.py: the MobileNetV2 + Schneider head, weights resolution and BatchNorm momentum.
+"""trainer/model.py: the MobileNetV2 + Schneider head, weights resolution, BatchNorm momentum
+and zero-initialised residual blocks.
 Small models (width 0.35, 32x32 inputs) so that each build takes a second or two."""
 import functools
 import http.server
@@ -96,6 +97,27 @@ def test_batchnorm_momentum_from_scratch(scratch):
     np.testing.assert_array_equal(bn.moving_mean.numpy(), 0.0)
     model(x, training=True)
     np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * batch_mean, rtol=1e-4, atol=1e-6)
+
+
+def test_residual_blocks_start_as_the_identity_from_scratch(scratch, frozen):
+    base = backbone_of(scratch)
+    added = [l.name[:-len("_add")] for l in base.layers if isinstance(l, tf.keras.layers.Add)]
+    assert len(added) == 10  # MobileNetV2's blocks with a skip connection
+    gammas = {l.name: l.gamma.numpy() for l in base.layers
+              if isinstance(l, tf.keras.layers.BatchNormalization)}
+    for name, gamma in gammas.items():
+        zeroed = name.endswith("_project_BN") and name[:-len("_project_BN")] in added
+        np.testing.assert_array_equal(gamma, 0.0 if zeroed else 1.0, err_msg=name)
+    # So each such block passes its input through: its output equals its input.
+    block_in = base.get_layer("block_1_project_BN").output
+    block = tf.keras.Model(base.input, [block_in, base.get_layer("block_2_add").output])
+    x = np.random.RandomState(5).uniform(0, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    into, out = block(x, training=False)
+    np.testing.assert_allclose(out.numpy(), into.numpy(), atol=1e-6)
+    # A frozen random backbone is a fixed feature extractor: nothing is zeroed there.
+    frozen_gammas = [l.gamma.numpy() for l in backbone_of(frozen).layers
+                     if isinstance(l, tf.keras.layers.BatchNormalization)]
+    assert all(np.all(g == 1.0) for g in frozen_gammas)
 
 
 @pytest.fixture(scope="module")
