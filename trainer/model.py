@@ -137,7 +137,7 @@ def zero_init_residual_blocks(backbone: tf.keras.Model) -> None:
     """Starts each residual block of MobileNetV2 as the identity: the scale of the BatchNorm
     that ends the block's branch is set to zero ("zero-init residual", Goyal et al. 2017). From
     random weights the signal then crosses the stack unchanged at first and the short budgets of
-    small data train much further (measured on the validation split: benchmarks/README.md).
+    small data train much further (chosen on a dev split: benchmarks/README.md).
     Blocks without a skip connection (a stride or a channel change) keep their scale."""
     for layer in backbone.layers:
         if isinstance(layer, tf.keras.layers.Add):  # "block_N_add" joins "block_N_project_BN"
