@@ -30,14 +30,25 @@ def train_counts(classes: int = 10):
     return [int(round(MOST * (FEWEST / MOST) ** (c / (classes - 1)))) for c in range(classes)]
 
 
+def cut(targets: np.ndarray, seed: int = 0, dev_per_digit: int = 0) -> list:
+    """Per digit, {split: scan indices}: TEST test scans, then its train count, seeded; with
+    dev_per_digit, also up to that many of the scans left over as "dev" (in neither)."""
+    rng = np.random.default_rng(seed)
+    splits = []
+    for c, want in enumerate(train_counts()):
+        index = rng.permutation(np.flatnonzero(targets == c))
+        chosen = {"test": index[:TEST], "train": index[TEST:TEST + want]}
+        if dev_per_digit:
+            chosen["dev"] = index[TEST + want:TEST + want + dev_per_digit]
+        splits.append(chosen)
+    return splits
+
+
 def write(out: str, size: int = 32, seed: int = 0) -> dict:
     from sklearn.datasets import load_digits
     digits = load_digits()
-    rng = np.random.default_rng(seed)
     counts = {}
-    for c, want in enumerate(train_counts()):
-        index = rng.permutation(np.flatnonzero(digits.target == c))
-        chosen = {"test": index[:TEST], "train": index[TEST:TEST + want]}
+    for c, chosen in enumerate(cut(digits.target, seed)):
         for split, members in chosen.items():
             folder = os.path.join(out, split, NAMES[c])
             os.makedirs(folder, exist_ok=True)

@@ -25,7 +25,7 @@ import digits_lt
 from trainer.augmentation import augment_dataset
 from trainer.model import build_model
 from trainer.posthoc import macro_f1
-from trainer.sampling import class_weights
+from trainer.sampling import class_weights, sampled
 
 SIZE, DEV_PER_DIGIT, CLASSES = 32, 15, len(digits_lt.NAMES)
 
@@ -35,13 +35,8 @@ def splits(seed: int = 0) -> dict:
     pixels upscaled (nearest) to SIZE, grey as RGB, in [0, 1]."""
     from sklearn.datasets import load_digits
     digits = load_digits()
-    rng = np.random.default_rng(seed)
     out = {name: ([], []) for name in ("train", "dev", "test")}
-    for c, want in enumerate(digits_lt.train_counts()):
-        index = rng.permutation(np.flatnonzero(digits.target == c))
-        chosen = {"test": index[:digits_lt.TEST],
-                  "train": index[digits_lt.TEST:digits_lt.TEST + want],
-                  "dev": index[digits_lt.TEST + want:digits_lt.TEST + want + DEV_PER_DIGIT]}
+    for c, chosen in enumerate(digits_lt.cut(digits.target, seed, DEV_PER_DIGIT)):
         for name, members in chosen.items():
             for i in members:
                 grey = np.kron(digits.images[i] / 16.0, np.ones((SIZE // 8, SIZE // 8)))
@@ -70,9 +65,8 @@ def train(data: dict, seed: int, sampling: str, zero_init: bool, epochs: int,
             if isinstance(layer, tf.keras.layers.BatchNormalization):
                 layer.gamma.assign(tf.ones_like(layer.gamma))
     per_class = [tf.data.Dataset.from_tensor_slices((x[y == c], tf.one_hot(y[y == c], CLASSES)))
-                 .shuffle(256, seed=seed + c).repeat() for c in range(CLASSES)]
-    stream = tf.data.Dataset.sample_from_datasets(per_class, class_weights(counts, sampling),
-                                                  seed=seed)
+                 for c in range(CLASSES)]
+    stream = sampled(per_class, class_weights(counts, sampling), seed)  # the Trainer's sampler
     batches = augment_dataset(stream, seed, "flip_crop").batch(batch_size).prefetch(2)
     model.compile(tf.keras.optimizers.Adam(learning_rate), "categorical_crossentropy")
     steps = int(np.ceil(len(y) / batch_size))
