@@ -1,10 +1,14 @@
 """Executor of ImageExampleGen: image files -> tf.Examples, with every rejected file accounted for.
 
-Beam does the reading and checking (image_check.py, the heavy part); the per-file records it
-leaves are reconciled into the ingest report (ingest_report.py): files read = examples written +
-files rejected, and the records in the written files = examples written, or the component fails.
+Beam does the reading and checking (image_check.py, the heavy part), then reads each passed
+file again to write it with its species' frequency groups, which need the whole train split's
+counts first. The per-file records it leaves are reconciled into the ingest report
+(ingest_report.py): files read = examples written + files rejected, and the records in the
+written files = examples written, or the component fails.
 """
 import concurrent.futures
+import dataclasses
+import functools
 import logging
 import os
 from typing import Any, Dict, List
@@ -17,7 +21,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components.image_example_gen import ingest_report, listing
-from components.image_example_gen.image_check import check_image
+from components.image_example_gen.image_check import Checked, bytes_to_write, check_image
 from schema import features
 from schema.features import MAX_IMAGE_PIXELS
 
@@ -28,7 +32,7 @@ EXAMPLES_KEY = "examples"
 DEFAULT_VALID_SHARE = 0.1
 REPORT_KEY = "ingest_report"
 CHECK_THREADS = min(os.cpu_count() or 1, 8)
-CHECK_BATCH = 32  # files a thread pool checks at once
+CHECK_BATCH = 32  # files a thread pool reads at once
 
 
 def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
@@ -44,31 +48,47 @@ def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
     }))
 
 
-class _Route(beam.DoFn):
-    """Checks a batch of files on a thread per core and routes each to the written or the
-    rejected output. The work is reading, hashing and TensorFlow's decode, which all release
-    the GIL: a Beam worker uses every core it has, also the one local worker of the
+def written_example(verdict: Checked, groups: Dict[str, List[str]],
+                    max_pixels: int) -> tf.train.Example:
+    """The example of a file the check passed, its bytes read again (image_check.bytes_to_write)."""
+    data = bytes_to_write(verdict, max_pixels)
+    return to_example(dataclasses.replace(verdict, data=data), groups)
+
+
+class _OnThreads(beam.DoFn):
+    """Maps `fn` over a batch of elements on a thread per core, yielding the results in the
+    batch's order. Ingestion's work is reading, hashing and TensorFlow's decode, which all
+    release the GIL: a Beam worker uses every core it has, also the one local worker of the
     DirectRunner in memory."""
 
-    def __init__(self, max_pixels: int):
+    def __init__(self, fn):
         super().__init__()
-        self._max_pixels = max_pixels
+        self._fn = fn
         self._pool = None
 
     def setup(self):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=CHECK_THREADS)
 
-    def process(self, image_files):
-        checked = self._pool.map(lambda f: check_image(f, self._max_pixels), image_files)
-        for status, payload in checked:  # in the batch's order
-            if status == "ok":
-                yield payload
-            else:
-                yield beam.pvalue.TaggedOutput("rejected", payload)
+    def process(self, batch, *side_inputs):
+        yield from self._pool.map(lambda element: self._fn(element, *side_inputs), batch)
 
     def teardown(self):
         if self._pool is not None:
             self._pool.shutdown()
+
+
+def _route(result):
+    """A check's result to the `ok` output (the verdict without the image bytes: Beam keeps
+    that PCollection whole until the train counts are complete) or to `rejected`."""
+    status, payload = result
+    if status == "ok":
+        yield payload.without_data()
+    else:
+        yield beam.pvalue.TaggedOutput("rejected", payload)
+
+
+def _batches():
+    return beam.BatchElements(min_batch_size=CHECK_BATCH, max_batch_size=CHECK_BATCH)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -102,10 +122,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                       | "ListFiles" >> beam.Create(listing.write_order(
                           files, int(exec_properties.get("split_seed") or 0)))
                       | "Reshuffle" >> beam.Reshuffle()  # spread the decoding over workers
-                      | "Batch" >> beam.BatchElements(min_batch_size=CHECK_BATCH,
-                                                      max_batch_size=CHECK_BATCH)
-                      | "ReadAndCheck" >> beam.ParDo(_Route(max_pixels)).with_outputs(
-                          "rejected", main="ok"))
+                      | "Batch" >> _batches()
+                      | "ReadAndCheck" >> beam.ParDo(_OnThreads(functools.partial(
+                          check_image, max_pixels=max_pixels)))
+                      | "Route" >> beam.ParDo(_route).with_outputs("rejected", main="ok"))
             ok, rejected = routed.ok, routed.rejected
             train_counts = (ok
                             | "TrainOnly" >> beam.Filter(lambda item: item.file.from_train)
@@ -116,8 +136,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             for split in splits:
                 (ok
                  | f"Select[{split}]" >> beam.Filter(lambda item, s=split: item.file.split == s)
-                 | f"ToExample[{split}]" >> beam.Map(to_example,
-                                                     groups=beam.pvalue.AsSingleton(groups))
+                 | f"Batch[{split}]" >> _batches()
+                 | f"ReadAndExample[{split}]" >> beam.ParDo(
+                     _OnThreads(functools.partial(written_example, max_pixels=max_pixels)),
+                     beam.pvalue.AsSingleton(groups))
                  | f"Write[{split}]" >> beam.io.WriteToTFRecord(
                      os.path.join(examples.uri, f"Split-{split}", "data_tfrecord"),
                      file_name_suffix=".gz", coder=beam.coders.ProtoCoder(tf.train.Example)))

@@ -9,6 +9,12 @@ Images are written as read from disk, except (each listed in notes.csv with the 
     since Transform decodes with TensorFlow.
 The size is read from the file header before any pixel is decoded. Every file's sha256 (of its
 bytes on disk) is recorded: the same image in two splits is train/test leakage.
+
+Ingestion reads a file twice: the check keeps only its verdict (`Checked.without_data`), and
+`bytes_to_write` reads the file again once the frequency groups are known, so no stage holds
+every image in memory while the train counts are completed. The second read must find the
+bytes the check saw (same sha256), or ingestion stops: a file that changed in between was
+never checked.
 """
 import dataclasses
 import hashlib
@@ -33,6 +39,14 @@ class Checked:
     data: bytes
     sha256: str     # of the bytes on disk (before any re-encoding)
     note: str = ""  # why `data` differs from the file's bytes ("re-encoded: ..."), or ""
+
+    def without_data(self) -> "Checked":
+        """The verdict alone, small enough to hold for every file of a large dataset."""
+        return dataclasses.replace(self, data=b"")
+
+
+class FileChangedError(RuntimeError):
+    """A file's bytes differ between ingestion's check and its write."""
 
 
 def _tf_error(err: Exception) -> str:
@@ -136,3 +150,28 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXEL
     if error == "image has no pixels":
         return "rejected", (image_file, error)
     return "rejected", (image_file, f"not a decodable image: {error}")
+
+
+def bytes_to_write(checked: Checked, max_pixels: int = MAX_IMAGE_PIXELS) -> bytes:
+    """The bytes the check decided to write for `checked` (a verdict without data): the file
+    read again and compared with the check's sha256, or for a re-encoded file the same
+    re-encoding done again (PIL's encoders are deterministic)."""
+    if checked.data:
+        return checked.data
+    if checked.note:
+        status, again = check_image(checked.file, max_pixels)
+        found = again.sha256 if status == "ok" else None
+        data = again.data if status == "ok" else b""
+    else:
+        try:
+            with fileio.open(checked.file.path, "rb") as handle:
+                data = handle.read()
+        except Exception:  # noqa: BLE001 - gone or unreadable since the check
+            data = None
+        found = hashlib.sha256(data).hexdigest() if data is not None else None
+    if found != checked.sha256:
+        raise FileChangedError(
+            f"{checked.file.filename} changed while it was being ingested (its sha256 was "
+            f"{checked.sha256[:12]}... when checked, {found[:12] + '...' if found else 'unreadable'}"
+            " when written): run ingestion again once the data stop changing")
+    return data

@@ -2,9 +2,12 @@
 import os
 
 import pytest
+from PIL import Image
 
 from components.image_example_gen import listing
-from components.image_example_gen.image_check import check_image
+from components.image_example_gen.image_check import (FileChangedError, bytes_to_write,
+                                                      check_image)
+from tests.support import bad_files
 from tests.support.ingest import (GRAY_JPEG, JPEG, PALETTE_PNG, RGBA_PNG, TRUNCATED_JPEG,
                                   image_file, write)
 
@@ -53,3 +56,32 @@ def test_check_image_unreadable(tmp_path):
     status, (_, reason) = check_image(image_file(tmp_path / "folder.jpg"))
     assert status == "rejected"
     assert reason.startswith("unreadable: ")
+
+
+@pytest.mark.parametrize("data, max_pixels", [
+    (JPEG, 10_000),                                                     # written as read
+    (bad_files.rgb_jpeg(size=(400, 300)), 20_000),                      # downscaled
+    (bad_files.encode(Image.new("RGB", (8, 6)), "TIFF"), 10_000),       # TIFF as PNG
+], ids=["as_read", "downscaled", "tiff_as_png"])
+def test_the_second_read_gives_the_bytes_the_check_chose(tmp_path, data, max_pixels):
+    path = write(str(tmp_path), "a.jpg", data)
+    status, checked = check_image(image_file(path), max_pixels)
+    assert status == "ok"
+    verdict = checked.without_data()
+    assert verdict.data == b"" and verdict.sha256 == checked.sha256
+    assert bytes_to_write(verdict, max_pixels) == checked.data
+    assert (checked.data == data) == (not checked.note)
+
+
+@pytest.mark.parametrize("change", ["rewritten", "removed"])
+def test_a_file_changed_after_its_check_stops_ingestion_with_its_name(tmp_path, change):
+    path = write(str(tmp_path), "train/Robin/a.jpg", JPEG)
+    f = listing.ImageFile("train", "Robin", path, "train/Robin/a.jpg")
+    verdict = check_image(f)[1].without_data()
+    if change == "rewritten":
+        write(str(tmp_path), "train/Robin/a.jpg", GRAY_JPEG)
+    else:
+        os.remove(path)
+    with pytest.raises(FileChangedError, match="train/Robin/a.jpg changed while it was being "
+                                               "ingested"):
+        bytes_to_write(verdict)
