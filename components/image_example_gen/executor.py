@@ -56,7 +56,7 @@ def written_example(verdict: Checked, groups: Dict[str, List[str]],
 
 
 class _OnThreads(beam.DoFn):
-    """Maps `fn` over a batch of elements on a thread per core, yielding the results in the
+    """Maps `fn` over a batch of elements on CHECK_THREADS threads, yielding the results in the
     batch's order. Ingestion's work is reading, hashing and TensorFlow's decode, which all
     release the GIL: a Beam worker uses every core it has, also the one local worker of the
     DirectRunner in memory."""

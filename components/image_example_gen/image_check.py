@@ -12,9 +12,9 @@ bytes on disk) is recorded: the same image in two splits is train/test leakage.
 
 Ingestion reads a file twice: the check keeps only its verdict (`Checked.without_data`), and
 `bytes_to_write` reads the file again once the frequency groups are known, so no stage holds
-every image in memory while the train counts are completed. The second read must find the
-bytes the check saw (same sha256), or ingestion stops: a file that changed in between was
-never checked.
+every image in memory while the train counts are completed (a re-encoded file is checked and
+re-encoded again). The second read must find what the check saw (same sha256, same reason),
+or ingestion stops: a file that changed in between was never checked.
 """
 import dataclasses
 import hashlib
@@ -152,26 +152,29 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXEL
     return "rejected", (image_file, f"not a decodable image: {error}")
 
 
-def bytes_to_write(checked: Checked, max_pixels: int = MAX_IMAGE_PIXELS) -> bytes:
-    """The bytes the check decided to write for `checked` (a verdict without data): the file
-    read again and compared with the check's sha256, or for a re-encoded file the same
-    re-encoding done again (PIL's encoders are deterministic)."""
-    if checked.data:
-        return checked.data
-    if checked.note:
-        status, again = check_image(checked.file, max_pixels)
-        found = again.sha256 if status == "ok" else None
-        data = again.data if status == "ok" else b""
+def bytes_to_write(verdict: Checked, max_pixels: int) -> bytes:
+    """The bytes the check chose for a passed file, from its verdict (`Checked.without_data`):
+    the file read again, or for a re-encoded file the same check (and re-encoding) done again
+    with the same `max_pixels`. Raises FileChangedError unless the file's sha256, and for a
+    re-encoded file the reason, are what the check found."""
+    if verdict.note:
+        status, again = check_image(verdict.file, max_pixels)
+        if status == "ok":
+            found, data, why = again.sha256, again.data, again.note
+        else:
+            found, data, why = None, b"", again[1]
     else:
         try:
-            with fileio.open(checked.file.path, "rb") as handle:
+            with fileio.open(verdict.file.path, "rb") as handle:
                 data = handle.read()
-        except Exception:  # noqa: BLE001 - gone or unreadable since the check
-            data = None
-        found = hashlib.sha256(data).hexdigest() if data is not None else None
-    if found != checked.sha256:
+            found, why = hashlib.sha256(data).hexdigest(), ""
+        except Exception as err:  # noqa: BLE001 - gone or unreadable since the check
+            found, data, why = None, b"", f"unreadable: {err}"
+    if found != verdict.sha256 or why != verdict.note:
+        def seen(sha256, note):
+            return ", ".join(filter(None, [sha256 and f"sha256 {sha256[:12]}...", note]))
         raise FileChangedError(
-            f"{checked.file.filename} changed while it was being ingested (its sha256 was "
-            f"{checked.sha256[:12]}... when checked, {found[:12] + '...' if found else 'unreadable'}"
-            " when written): run ingestion again once the data stop changing")
+            f"{verdict.file.filename} changed while it was being ingested (checked: "
+            f"{seen(verdict.sha256, verdict.note)}; when written: {seen(found, why)}): run "
+            "ingestion again once the data stop changing")
     return data

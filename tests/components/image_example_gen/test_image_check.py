@@ -4,7 +4,7 @@ import os
 import pytest
 from PIL import Image
 
-from components.image_example_gen import listing
+from components.image_example_gen import executor, listing
 from components.image_example_gen.image_check import (FileChangedError, bytes_to_write,
                                                       check_image)
 from tests.support import bad_files
@@ -74,14 +74,30 @@ def test_the_second_read_gives_the_bytes_the_check_chose(tmp_path, data, max_pix
 
 
 @pytest.mark.parametrize("change", ["rewritten", "removed"])
-def test_a_file_changed_after_its_check_stops_ingestion_with_its_name(tmp_path, change):
-    path = write(str(tmp_path), "train/Robin/a.jpg", JPEG)
+@pytest.mark.parametrize("data", [JPEG, bad_files.rgb_jpeg(size=(400, 300))],
+                         ids=["as_read", "downscaled"])
+def test_a_file_changed_after_its_check_stops_ingestion_with_its_name(tmp_path, change, data):
+    path = write(str(tmp_path), "train/Robin/a.jpg", data)
     f = listing.ImageFile("train", "Robin", path, "train/Robin/a.jpg")
-    verdict = check_image(f)[1].without_data()
+    verdict = check_image(f, 20_000)[1].without_data()
     if change == "rewritten":
         write(str(tmp_path), "train/Robin/a.jpg", GRAY_JPEG)
     else:
         os.remove(path)
     with pytest.raises(FileChangedError, match="train/Robin/a.jpg changed while it was being "
                                                "ingested"):
-        bytes_to_write(verdict)
+        bytes_to_write(verdict, 20_000)
+
+
+def test_a_reencoded_file_checked_again_under_another_limit_is_not_written_as_read(tmp_path):
+    path = write(str(tmp_path), "a.jpg", bad_files.rgb_jpeg(size=(400, 300)))
+    verdict = check_image(image_file(path), 20_000)[1].without_data()
+    assert verdict.note.startswith("re-encoded: downscaled")
+    with pytest.raises(FileChangedError, match="re-encoded: downscaled"):
+        bytes_to_write(verdict, 10**9)  # under this limit the file would go as read
+
+
+def test_the_checks_ok_output_carries_no_image_bytes(tmp_path):
+    path = write(str(tmp_path), "a.jpg", JPEG)
+    (verdict,) = list(executor._route(check_image(image_file(path))))
+    assert verdict.data == b"" and verdict.sha256 and verdict.file.path == path
