@@ -30,13 +30,17 @@ def species_drift_config(threshold: float):
 
 
 def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = None) -> Dict:
-    """ingest -> statistics -> schema -> validate -> transform, by name; shared by the run and
+    """ingest, schema -> statistics -> validate -> transform, by name; shared by the run and
     the sweep, which trains several models on one Transform output."""
     example_gen = ImageExampleGen(input_base=config.data_root, csv_index=config.csv_index,
                                   input_fingerprint=input_fingerprint,
                                   valid_share=config.valid_share, split_seed=config.split_seed)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    # With the schema, TFDV takes the image (image_domain) as bytes: without it the image is a
+    # string feature whose every distinct value TFDV counts, which holds the whole dataset's
+    # images in memory.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                  schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     # Drift of the species distribution, eval against train (L-infinity over the species'
@@ -57,7 +61,7 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
         # Statistics of image tensors are costly and say little; TFDV already ran above.
         disable_statistics=True)
     transform.add_upstream_node(validation_gate)  # no training on data that failed validation
-    return dict(example_gen=example_gen, statistics_gen=statistics_gen, schema_gen=schema_gen,
+    return dict(example_gen=example_gen, schema_gen=schema_gen, statistics_gen=statistics_gen,
                 example_validator=example_validator, drift_validator=drift_validator,
                 validation_gate=validation_gate, transform=transform)
 

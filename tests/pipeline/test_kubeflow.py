@@ -30,11 +30,11 @@ BEAM_EXPECTED = ["--runner=DataflowRunner", "--project=test-project", "--region=
                  "--temp_location=gs://test-bucket/tmp", "--setup_file=/app/setup.py"]
 
 # In create_pipeline()'s order, which is a topological order of the DAG.
-COMPONENTS = ["ImageExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+COMPONENTS = ["ImageExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator",
               "species_drift", "ValidationGate", "Transform", "Trainer",
               "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 UPSTREAM = {  # each component's direct upstream steps
-    "StatisticsGen": {"ImageExampleGen"},
+    "StatisticsGen": {"ImageExampleGen", "ImportSchemaGen"},
     "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
     "species_drift": {"StatisticsGen"},
     "ValidationGate": {"ExampleValidator", "ImageExampleGen", "species_drift"},

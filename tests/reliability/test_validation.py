@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import tensorflow as tf
+import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
 from tfx.components.distribution_validator import executor as dv_executor
 from tfx.components.example_validator import executor as ev_executor
@@ -53,13 +54,16 @@ def split_examples(counts, **kwargs):
 
 
 def statistics_artifact(tmp_path, splits: dict):
-    """An ExampleStatistics artifact as StatisticsGen writes it, from serialized examples."""
+    """An ExampleStatistics artifact as StatisticsGen writes it (given the curated schema, as
+    the pipeline gives it), from serialized examples."""
     artifact = standard_artifacts.ExampleStatistics()
     artifact.uri = str(tmp_path / "statistics")
     artifact.split_names = artifact_utils.encode_split_names(list(splits))
     decoder = example_coder.ExamplesToRecordBatchDecoder()
     for split, serialized in splits.items():
-        stats = stats_impl.generate_statistics_in_memory(decoder.DecodeBatch(serialized))
+        stats = stats_impl.generate_statistics_in_memory(
+            decoder.DecodeBatch(serialized),
+            tfdv.StatsOptions(schema=tfdv.load_schema_text(SCHEMA_PATH)))
         os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
         with open(os.path.join(artifact.uri, f"Split-{split}", "FeatureStats.pb"), "wb") as f:
             f.write(stats.SerializeToString())
