@@ -17,7 +17,9 @@ $(VENV)/.installed: requirements.lock setup.py
 	@echo "Setting up $(VENV) from requirements.lock (first run only) ..."
 	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync -q --python $(VENV)/bin/python requirements.lock
+	# Bytecode now, once: where PYTHONDONTWRITEBYTECODE is set (CI, containers) every process
+	# would otherwise compile TensorFlow's and TFX's sources again at import.
+	$(VENV)/bin/uv pip sync -q --compile-bytecode --python $(VENV)/bin/python requirements.lock
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --no-deps -e .
 	touch $@
 
