@@ -18,13 +18,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from typing import Dict
 
 import psutil
 
-from common import RARESPECIES, REPO_ROOT, component_seconds, demo_data, write_results
+from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, last_json_line,
+                    run_timed, write_results)
 
 PIPELINE = "rarespecies"
 ARTIFACTS = {  # table column -> the artifact's folder under the pipeline root
@@ -94,6 +96,12 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
         os.path.join(out_root, "logs", f"growth-x{scale}-{image_size}px.log"))
     root = os.path.join(run_dir, "pipelines", PIPELINE)
     components = component_seconds(os.path.join(run_dir, "metadata", f"{PIPELINE}.sqlite"))
+    decode_log = os.path.join(out_root, "logs", f"plain-decode-x{scale}-{image_size}px.log")
+    run_timed([sys.executable, os.path.join(os.path.dirname(__file__), "plain_decode.py"),
+               "--data-root", os.path.join(out_root, f"data-x{scale}"),
+               "--image-size", str(image_size)], decode_log)
+    plain = last_json_line(decode_log)
+    ingest_transform = counts["all"] / (components["ImageExampleGen"] + components["Transform"])
     return {
         "scale": scale, "image_size": image_size, "images": counts,
         "wall_s": round(seconds, 1), "peak_memory_mib": round(peak / 2 ** 20),
@@ -103,13 +111,16 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
         "model_mib": round(folder_bytes(os.path.join(root, "Trainer", "model")) / 2 ** 20, 1),
         "ms_per_image": {name: round(1000 * components[name] / counts[which], 2)
                          for name, which in PER_IMAGE.items()},
+        "ingest_transform_images_per_s": round(ingest_transform, 1),
+        "plain_decode_images_per_s": plain["images_per_s"],
+        "figure_e": round(ingest_transform / plain["images_per_s"], 2),
     }
 
 
 def markdown(runs) -> str:
     head = ("| data | images | peak memory | examples B/img | transformed B/img | "
             "ingestion ms/img | statistics ms/img | Transform ms/img | Trainer ms/train img | "
-            "Evaluator ms/test img | wall |")
+            "Evaluator ms/test img | wall | figure e |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in runs:
         b, ms = r["bytes_per_image"], r["ms_per_image"]
@@ -117,7 +128,17 @@ def markdown(runs) -> str:
             f"| {r['scale']}x, {r['image_size']} px | {r['images']['all']:,} | "
             f"{r['peak_memory_mib']:,} MiB | {b['examples']:,} | {b['transformed']:,} | "
             f"{ms['ImageExampleGen']} | {ms['StatisticsGen']} | {ms['Transform']} | "
-            f"{ms['Trainer']} | {ms['Evaluator']} | {r['wall_s']:.0f} s |")
+            f"{ms['Trainer']} | {ms['Evaluator']} | {r['wall_s']:.0f} s | "
+            f"{r['figure_e']} ({r['ingest_transform_images_per_s']:.0f} / "
+            f"{r['plain_decode_images_per_s']:.0f} img/s) |")
+    steps = ["start-up", "ImageExampleGen", "StatisticsGen", "Transform", "Trainer",
+             "Evaluator"]
+    lines += ["", "Peak memory by component (MiB):", "",
+              "| data | " + " | ".join(steps) + " |", "|" + "---|" * (len(steps) + 1)]
+    for r in runs:
+        by_step = r["peak_memory_mib_by_step"]
+        lines.append(f"| {r['scale']}x, {r['image_size']} px | " + " | ".join(
+            f"{by_step[s]:,}" if s in by_step else "-" for s in steps) + " |")
     return "\n".join(lines) + "\n"
 
 
