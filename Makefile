@@ -12,13 +12,13 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed
 
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on CI here) every process would
+# otherwise compile TensorFlow's and TFX's sources again when it imports them.
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (try: pyenv install 3.10.13)" >&2; exit 1; }
 	@echo "Setting up $(VENV) from requirements.lock (first run only) ..."
 	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q uv==$(UV_VERSION)
-	# Bytecode now, once: where PYTHONDONTWRITEBYTECODE is set (CI, containers) every process
-	# would otherwise compile TensorFlow's and TFX's sources again at import.
 	$(VENV)/bin/uv pip sync -q --compile-bytecode --python $(VENV)/bin/python requirements.lock
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --no-deps -e .
 	touch $@

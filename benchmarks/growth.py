@@ -7,7 +7,9 @@ paper's 224 px (1x). Per run:
     and the model's size;
   - seconds per image of each component (ML Metadata's execution times): ingestion, statistics
     and Transform over every image, the Trainer over the train images (one epoch, plus its
-    validation choices and export), the Evaluator over the test images.
+    validation choices and export), the Evaluator over the test images;
+  - figure e: images per second through ingestion + Transform against plain_decode.py's tf.io
+    loop over the same folder at the same size, which runs right after the pipeline.
 
     python benchmarks/growth.py [--scale 1 --scale 4 --scale 16] [--no-paper-size]
 
