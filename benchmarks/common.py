@@ -63,6 +63,19 @@ def demo_data(root: str, scale: int) -> dict:
             "valid": generator.DEFAULT_VALID_PER_SPECIES * len(TABLE_I_TRAIN_COUNTS) * scale}
 
 
+def figure_e(components: Dict[str, float], images: int, data_root: str, image_size: int,
+             log_path: str) -> dict:
+    """Figure e: images/s through ImageExampleGen + Transform (their ML Metadata seconds)
+    against plain_decode.py's tf.io loop, run now over the same folder at the same size."""
+    run_timed([sys.executable, os.path.join(REPO_ROOT, "benchmarks", "plain_decode.py"),
+               "--data-root", data_root, "--image-size", str(image_size)], log_path)
+    plain = last_json_line(log_path)["images_per_s"]
+    pipeline = images / (components["ImageExampleGen"] + components["Transform"])
+    return {"ingest_transform_images_per_s": round(pipeline, 1),
+            "plain_decode_images_per_s": plain,
+            "ingest_vs_plain_decode": round(pipeline / plain, 3)}
+
+
 def write_results(path: str, results: dict) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as handle:

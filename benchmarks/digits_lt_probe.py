@@ -1,7 +1,8 @@
 """A quick probe of training choices on real long-tailed data, outside the pipeline: the model
 the Trainer builds (trainer/model.py), its augmentation, class-balanced or natural sampling,
 Adam at a constant rate, on digits-LT (digits_lt.py: 140 train images for the commonest digit
-down to 2, 30 test images a digit) at 32 px from random weights, 20 epochs of its 370 train images each.
+down to 2, 30 test images a digit) at 32 px from random weights, 20 epochs of its 370 train
+images each.
 
 The choice is read on a **dev split of its own**: up to 15 scans a digit that are in neither
 the train nor the test split of digits_lt.py's cut (scikit-learn has about 180 a digit), so

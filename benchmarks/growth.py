@@ -20,15 +20,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from typing import Dict
 
 import psutil
 
-from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, last_json_line,
-                    run_timed, write_results)
+from common import RARESPECIES, REPO_ROOT, component_seconds, demo_data, figure_e, write_results
 
 PIPELINE = "rarespecies"
 ARTIFACTS = {  # table column -> the artifact's folder under the pipeline root
@@ -98,12 +96,6 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
         os.path.join(out_root, "logs", f"growth-x{scale}-{image_size}px.log"))
     root = os.path.join(run_dir, "pipelines", PIPELINE)
     components = component_seconds(os.path.join(run_dir, "metadata", f"{PIPELINE}.sqlite"))
-    decode_log = os.path.join(out_root, "logs", f"plain-decode-x{scale}-{image_size}px.log")
-    run_timed([sys.executable, os.path.join(os.path.dirname(__file__), "plain_decode.py"),
-               "--data-root", os.path.join(out_root, f"data-x{scale}"),
-               "--image-size", str(image_size)], decode_log)
-    plain = last_json_line(decode_log)
-    ingest_transform = counts["all"] / (components["ImageExampleGen"] + components["Transform"])
     return {
         "scale": scale, "image_size": image_size, "images": counts,
         "wall_s": round(seconds, 1), "peak_memory_mib": round(peak / 2 ** 20),
@@ -113,9 +105,9 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
         "model_mib": round(folder_bytes(os.path.join(root, "Trainer", "model")) / 2 ** 20, 1),
         "ms_per_image": {name: round(1000 * components[name] / counts[which], 2)
                          for name, which in PER_IMAGE.items()},
-        "ingest_transform_images_per_s": round(ingest_transform, 1),
-        "plain_decode_images_per_s": plain["images_per_s"],
-        "figure_e": round(ingest_transform / plain["images_per_s"], 2),
+        **figure_e(components, counts["all"], os.path.join(out_root, f"data-x{scale}"),
+                   image_size,
+                   os.path.join(out_root, "logs", f"plain-decode-x{scale}-{image_size}px.log")),
     }
 
 
@@ -131,7 +123,7 @@ def markdown(runs) -> str:
             f"{r['peak_memory_mib']:,} MiB | {b['examples']:,} | {b['transformed']:,} | "
             f"{ms['ImageExampleGen']} | {ms['StatisticsGen']} | {ms['Transform']} | "
             f"{ms['Trainer']} | {ms['Evaluator']} | {r['wall_s']:.0f} s | "
-            f"{r['figure_e']} ({r['ingest_transform_images_per_s']:.0f} / "
+            f"{r['ingest_vs_plain_decode']:.2f} ({r['ingest_transform_images_per_s']:.0f} / "
             f"{r['plain_decode_images_per_s']:.0f} img/s) |")
     steps = ["start-up", "ImageExampleGen", "StatisticsGen", "Transform", "Trainer",
              "Evaluator"]

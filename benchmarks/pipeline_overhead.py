@@ -17,8 +17,8 @@ import os
 import shutil
 import sys
 
-from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, last_json_line,
-                    run_timed, write_results)
+from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, figure_e,
+                    last_json_line, run_timed, write_results)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,13 +41,7 @@ def measure(scale: int, epochs: int, beam_args, out_root: str) -> dict:
                          data_root, "--image-size", "64", "--epochs", str(epochs)], plain_log)
     plain = last_json_line(plain_log)
 
-    decode_log = os.path.join(logs, f"overhead-x{scale}-decode.log")
-    run_timed([sys.executable, os.path.join(HERE, "plain_decode.py"), "--data-root", data_root,
-               "--image-size", "64"], decode_log)
-    decode = last_json_line(decode_log)
-
     images = counts["train"] + counts["test"] + counts["valid"]
-    ingest_s = components["ImageExampleGen"] + components["Transform"]
     return {
         "scale": scale, "train_images": counts["train"], "test_images": counts["test"],
         "epochs": epochs,
@@ -55,9 +49,8 @@ def measure(scale: int, epochs: int, beam_args, out_root: str) -> dict:
         "overhead_ratio": round(pipeline_s / plain_s, 2),
         "plain_keras": plain,
         "components_s": {name: round(s, 1) for name, s in sorted(components.items())},
-        "ingest_transform_images_per_s": round(images / ingest_s, 1),
-        "plain_decode_images_per_s": decode["images_per_s"],
-        "ingest_vs_plain_decode": round(images / ingest_s / decode["images_per_s"], 3),
+        **figure_e(components, images, data_root, 64,
+                   os.path.join(logs, f"overhead-x{scale}-decode.log")),
     }
 
 

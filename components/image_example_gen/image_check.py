@@ -66,6 +66,15 @@ def _tf_decodes(data: bytes) -> Optional[str]:
     return None
 
 
+def _read(path: str) -> Tuple[Optional[bytes], str]:
+    """(the file's bytes, "") or (None, why it could not be read)."""
+    try:
+        with fileio.open(path, "rb") as handle:
+            return handle.read(), ""
+    except Exception as err:  # noqa: BLE001 - permissions, vanished, a folder named like a file
+        return None, f"unreadable: {err}"
+
+
 def _encode(image, fmt: str) -> bytes:
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # alpha and palettes: TF decodes them to RGB as well
@@ -110,11 +119,9 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXEL
     if listing.is_hidden(image_file.filename):
         # .DS_Store, .thumbnails/...: listed and accounted for, never taken as an image.
         return "rejected", (image_file, "hidden file or folder")
-    try:
-        with fileio.open(image_file.path, "rb") as handle:
-            data = handle.read()
-    except Exception as err:  # unreadable: permissions, vanished, a folder named like a file
-        return "rejected", (image_file, f"unreadable: {err}")
+    data, unreadable = _read(image_file.path)
+    if data is None:
+        return "rejected", (image_file, unreadable)
     if not data:
         return "rejected", (image_file, "empty file")
     sha256 = hashlib.sha256(data).hexdigest()
@@ -164,12 +171,8 @@ def bytes_to_write(verdict: Checked, max_pixels: int) -> bytes:
         else:
             found, data, why = None, b"", again[1]
     else:
-        try:
-            with fileio.open(verdict.file.path, "rb") as handle:
-                data = handle.read()
-            found, why = hashlib.sha256(data).hexdigest(), ""
-        except Exception as err:  # noqa: BLE001 - gone or unreadable since the check
-            found, data, why = None, b"", f"unreadable: {err}"
+        data, why = _read(verdict.file.path)
+        found = hashlib.sha256(data).hexdigest() if data is not None else None
     if found != verdict.sha256 or why != verdict.note:
         def seen(sha256, note):
             return ", ".join(filter(None, [sha256 and f"sha256 {sha256[:12]}...", note]))
