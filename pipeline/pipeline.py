@@ -58,6 +58,9 @@ def create_upstream(config: PipelineConfig, input_fingerprint: Optional[str] = N
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN, custom_config=config.transform_config(),
+        # Only what the Trainer reads: the Evaluator scores the test split's raw examples
+        # through the serving graph, which decodes them itself.
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, VALID]),
         # Statistics of image tensors are costly and say little; TFDV already ran above.
         disable_statistics=True)
     transform.add_upstream_node(validation_gate)  # no training on data that failed validation

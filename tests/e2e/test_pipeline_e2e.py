@@ -78,6 +78,27 @@ def test_ingestion_accounts_for_every_file(run):
     assert len(rejected) == 2 and "train/Sora/corrupt.jpg" in rejected[1]
 
 
+def test_transform_writes_only_the_splits_the_trainer_reads(run):
+    """Train and valid, every example of each; the test split stays raw for the Evaluator."""
+    import glob
+    import tensorflow as tf
+    from components.image_example_gen.executor import example_files
+
+    def newest(component, output):
+        return max(glob.glob(os.path.join(run.pipeline_root, component, output, "*")),
+                   key=lambda path: int(os.path.basename(path)))
+
+    transformed, ingested = newest("Transform", "transformed_examples"), newest(
+        "ImageExampleGen", "examples")
+    assert sorted(os.listdir(transformed)) == ["Split-train", "Split-valid"]
+    for split in ("train", "valid"):
+        written = sum(1 for _ in tf.data.TFRecordDataset(
+            example_files(os.path.join(ingested, f"Split-{split}"))))
+        out = sum(1 for _ in tf.data.TFRecordDataset(
+            glob.glob(os.path.join(transformed, f"Split-{split}", "*")), "GZIP"))
+        assert out == written > 0
+
+
 def test_evaluation_has_group_and_species_slices(run):
     from pipeline.reports import metrics_table, mlmd
     outputs = mlmd.run_outputs(run.metadata_path, run.pipeline_name)
