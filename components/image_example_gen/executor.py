@@ -21,7 +21,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components.image_example_gen import ingest_report, listing
-from components.image_example_gen.image_check import Checked, bytes_to_write, check_image
+from components.image_example_gen.image_check import Checked, bytes_to_write, check_images
 from schema import features
 from schema.features import MAX_IMAGE_PIXELS
 
@@ -33,6 +33,11 @@ DEFAULT_VALID_SHARE = 0.1
 REPORT_KEY = "ingest_report"
 CHECK_THREADS = min(os.cpu_count() or 1, 8)
 CHECK_BATCH = 32  # files a thread pool reads at once
+# Examples are written as plain TFRecord files, not gzipped as TFX's own ExampleGen does:
+# encoded images do not compress, and zlib on Beam's one writing thread was the largest single
+# cost of ingestion, paid again by every component that reads them. TFX's readers (TFXIO,
+# tf.data via tfx_bsl) pick the compression from the file name, so they read either.
+EXAMPLE_FILE_PREFIX = "data_tfrecord"
 
 
 def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
@@ -55,22 +60,28 @@ def written_example(verdict: Checked, groups: Dict[str, List[str]],
     return to_example(dataclasses.replace(verdict, data=data), groups)
 
 
-class _OnThreads(beam.DoFn):
-    """Maps `fn` over a batch of elements on CHECK_THREADS threads, yielding the results in the
-    batch's order. Ingestion's work is reading, hashing and TensorFlow's decode, which all
-    release the GIL: a Beam worker uses every core it has, also the one local worker of the
-    DirectRunner in memory."""
+def written_examples(verdicts: List[Checked], map_on, groups: Dict[str, List[str]],
+                     max_pixels: int):
+    """written_example for each verdict of a batch, mapped with `map_on`."""
+    return map_on(lambda verdict: written_example(verdict, groups, max_pixels), verdicts)
 
-    def __init__(self, fn):
+
+class _OnThreads(beam.DoFn):
+    """Runs `batch_fn(batch, map_on, *side_inputs)` on each batch of elements, with `map_on` the
+    map of a pool of CHECK_THREADS threads (results in the batch's order). Ingestion's work is
+    reading, hashing and TensorFlow's decode, which all release the GIL: a Beam worker uses
+    every core it has, also the one local worker of the DirectRunner in memory."""
+
+    def __init__(self, batch_fn):
         super().__init__()
-        self._fn = fn
+        self._batch_fn = batch_fn
         self._pool = None
 
     def setup(self):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=CHECK_THREADS)
 
     def process(self, batch, *side_inputs):
-        yield from self._pool.map(lambda element: self._fn(element, *side_inputs), batch)
+        yield from self._batch_fn(batch, self._pool.map, *side_inputs)
 
     def teardown(self):
         if self._pool is not None:
@@ -92,7 +103,7 @@ def _batches():
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes `examples` (Split-<name>/data_tfrecord-*.gz) and `ingest_report`."""
+    """Writes `examples` (Split-<name>/data_tfrecord-*, uncompressed) and `ingest_report`."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
@@ -118,13 +129,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                          listing.empty_species_folders(exec_properties["input_base"], files))
 
         with self._make_beam_pipeline() as pipeline:
+            ordered = listing.write_order(files, int(exec_properties.get("split_seed") or 0))
             routed = (pipeline
-                      | "ListFiles" >> beam.Create(listing.write_order(
-                          files, int(exec_properties.get("split_seed") or 0)))
+                      # Batches of files up to the check: Beam's cost per element is paid
+                      # once a batch there.
+                      | "ListFiles" >> beam.Create([ordered[i:i + CHECK_BATCH] for i in
+                                                    range(0, len(ordered), CHECK_BATCH)])
                       | "Reshuffle" >> beam.Reshuffle()  # spread the decoding over workers
-                      | "Batch" >> _batches()
                       | "ReadAndCheck" >> beam.ParDo(_OnThreads(functools.partial(
-                          check_image, max_pixels=max_pixels)))
+                          check_images, max_pixels=max_pixels)))
                       | "Route" >> beam.ParDo(_route).with_outputs("rejected", main="ok"))
             ok, rejected = routed.ok, routed.rejected
             train_counts = (ok
@@ -133,16 +146,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                             | "Count" >> beam.combiners.Count.PerElement()
                             | "AsDict" >> beam.combiners.ToDict())
             groups = train_counts | "Groups" >> beam.Map(features.frequency_groups)
-            for split in splits:
-                (ok
-                 | f"Select[{split}]" >> beam.Filter(lambda item, s=split: item.file.split == s)
+            by_split = ok | "BySplit" >> beam.Partition(
+                lambda item, _: splits.index(item.file.split), len(splits))
+            for split, selected in zip(splits, by_split):
+                (selected
                  | f"Batch[{split}]" >> _batches()
                  | f"ReadAndExample[{split}]" >> beam.ParDo(
-                     _OnThreads(functools.partial(written_example, max_pixels=max_pixels)),
+                     _OnThreads(functools.partial(written_examples, max_pixels=max_pixels)),
                      beam.pvalue.AsSingleton(groups))
                  | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                     os.path.join(examples.uri, f"Split-{split}", "data_tfrecord"),
-                     file_name_suffix=".gz", coder=beam.coders.ProtoCoder(tf.train.Example)))
+                     os.path.join(examples.uri, f"Split-{split}", EXAMPLE_FILE_PREFIX),
+                     coder=beam.coders.ProtoCoder(tf.train.Example),
+                     compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED))
             # Small per-file records for the report, reconciled below.
             (ok | "WrittenRecord" >> beam.Map(ingest_report.written_record)
              | "WriteWritten" >> beam.io.WriteToText(
@@ -166,12 +181,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             log.warning("ingestion: %s", warning)
 
 
+def example_files(split_dir: str) -> List[str]:
+    """The TFRecord files ingestion wrote in one Split-<name> folder."""
+    return sorted(fileio.glob(os.path.join(split_dir, EXAMPLE_FILE_PREFIX + "-*")))
+
+
 def count_records(split_dir: str) -> int:
-    """Records in the gzipped TFRecord files of one Split-<name> folder."""
-    files = fileio.glob(os.path.join(split_dir, "*.gz"))
+    """Records in the TFRecord files of one Split-<name> folder."""
+    files = example_files(split_dir)
     if not files:
         return 0
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    dataset = tf.data.TFRecordDataset(files)
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
 

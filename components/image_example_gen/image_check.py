@@ -17,10 +17,11 @@ re-encoded again). The second read must find what the check saw (same sha256, sa
 or ingestion stops: a file that changed in between was never checked.
 """
 import dataclasses
+import functools
 import hashlib
 import io
 import re
-from typing import Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from tfx.dsl.io import fileio
@@ -109,13 +110,17 @@ def _downscale(image, max_pixels: int) -> Tuple[Optional[bytes], str]:
             f"(over {limit}), JPEG quality 95")
 
 
-def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXELS):
-    """Reads one file. Returns ("ok", Checked) or ("rejected", (file, reason)).
+@dataclasses.dataclass(frozen=True)
+class _ToDecode:
+    """A file read and hashed whose header is within max_pixels: TensorFlow decodes it next."""
+    file: listing.ImageFile
+    data: bytes
+    sha256: str
+    header: Optional[object]  # PIL's image (header read, pixels not), None if PIL cannot open it
 
-    The check decodes with the same TensorFlow op that Transform uses, so anything
-    written here decodes there too. The size comes from the header first: no image over
-    `max_pixels` is decoded in full.
-    """
+
+def _read_and_inspect(image_file: listing.ImageFile, max_pixels: int):
+    """The part of the check before TensorFlow's decode: a _ToDecode, or a finished result."""
     if listing.is_hidden(image_file.filename):
         # .DS_Store, .thumbnails/...: listed and accounted for, never taken as an image.
         return "rejected", (image_file, "hidden file or folder")
@@ -138,10 +143,32 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXEL
         if error:
             return "rejected", (image_file, f"not a decodable image: {error}")
         return "ok", Checked(image_file, smaller, sha256, note)
+    return _ToDecode(image_file, data, sha256, header)
 
-    error = _tf_decodes(data)
+
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+def _decoded_sizes(data):
+    return tf.map_fn(
+        lambda one: tf.shape(tf.io.decode_image(one, channels=3, expand_animations=False))[:2],
+        data, fn_output_signature=tf.TensorSpec([2], tf.int32))
+
+
+def _tf_decode_errors(datas: List[bytes]) -> List[Optional[str]]:
+    """_tf_decodes for many images: one TensorFlow call for all of them (it decodes them on its
+    own threads), one call each only if some image in them fails, to say which and why."""
+    if not datas:
+        return []
+    try:
+        sizes = _decoded_sizes(tf.constant(datas)).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
+        return [_tf_decodes(data) for data in datas]
+    return [None if height and width else "image has no pixels" for height, width in sizes]
+
+
+def _verdict(item: _ToDecode, error: Optional[str]):
+    image_file, header = item.file, item.header
     if error is None:
-        return "ok", Checked(image_file, data, sha256)
+        return "ok", Checked(image_file, item.data, item.sha256)
     if header is not None and error != "image has no pixels":
         # A valid image TensorFlow cannot decode (TIFF, WebP, ...): PIL decodes it (within
         # max_pixels) and it is written as PNG, which Transform decodes.
@@ -151,12 +178,36 @@ def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXEL
         except Exception:  # noqa: BLE001 - PIL cannot read it either: TF's reason stands
             converted = None
         if converted is not None and _tf_decodes(converted) is None:
-            return "ok", Checked(image_file, converted, sha256,
+            return "ok", Checked(image_file, converted, item.sha256,
                                  f"{REENCODED}: {header.format} {header.mode} as PNG "
                                  f"(TensorFlow cannot decode it: {error})")
     if error == "image has no pixels":
         return "rejected", (image_file, error)
     return "rejected", (image_file, f"not a decodable image: {error}")
+
+
+def check_images(image_files: Sequence[listing.ImageFile], map_on: Callable = map,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> list:
+    """check_image for each file, in order. `map_on` (a thread pool's map) runs the reading,
+    hashing and header of each file; TensorFlow decodes the batch's images in one call, which
+    spares a Python-held call per image."""
+    results = list(map_on(functools.partial(_read_and_inspect, max_pixels=max_pixels),
+                          image_files))
+    to_decode = [i for i, result in enumerate(results) if isinstance(result, _ToDecode)]
+    errors = _tf_decode_errors([results[i].data for i in to_decode])
+    for i, error in zip(to_decode, errors):
+        results[i] = _verdict(results[i], error)
+    return results
+
+
+def check_image(image_file: listing.ImageFile, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Reads one file. Returns ("ok", Checked) or ("rejected", (file, reason)).
+
+    The check decodes with the same TensorFlow op that Transform uses, so anything
+    written here decodes there too. The size comes from the header first: no image over
+    `max_pixels` is decoded in full.
+    """
+    return check_images([image_file], max_pixels=max_pixels)[0]
 
 
 def bytes_to_write(verdict: Checked, max_pixels: int) -> bytes:

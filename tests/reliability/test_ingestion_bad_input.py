@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.image_example_gen import ingest_report, listing
+from components.image_example_gen import executor, ingest_report, listing
 from components.image_example_gen.image_check import check_image
 from schema.features import MAX_IMAGE_PIXELS
 from tests.support.ingest import run_executor, write
@@ -28,9 +28,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def read_examples(examples_uri):
     """filename -> (split, species, image bytes) of every written tf.Example."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(examples_uri, "Split-*", "*.gz"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
-        for record in tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator():
+    for split_dir in sorted(glob.glob(os.path.join(examples_uri, "Split-*"))):
+        split = os.path.basename(split_dir)[len("Split-"):]
+        for record in tf.data.TFRecordDataset(
+                executor.example_files(split_dir)).as_numpy_iterator():
             feature = tf.train.Example.FromString(record).features.feature
             filename = feature["filename"].bytes_list.value[0].decode()
             assert filename not in out, f"{filename} written twice"

@@ -1,4 +1,5 @@
 """components/image_example_gen/image_check.py: one file written as is, or rejected and why."""
+import concurrent.futures
 import os
 
 import pytest
@@ -6,7 +7,7 @@ from PIL import Image
 
 from components.image_example_gen import executor, listing
 from components.image_example_gen.image_check import (FileChangedError, bytes_to_write,
-                                                      check_image)
+                                                      check_image, check_images)
 from tests.support import bad_files
 from tests.support.ingest import (GRAY_JPEG, JPEG, PALETTE_PNG, RGBA_PNG, TRUNCATED_JPEG,
                                   image_file, write)
@@ -49,6 +50,25 @@ def test_check_image_not_decodable(tmp_path, name, data):
     assert f == image_file(path)
     assert reason.startswith("not a decodable image: ")
     assert "\n" not in reason
+
+
+def test_a_batch_is_checked_as_each_file_alone(tmp_path):
+    """check_images decodes a batch in one TensorFlow call; one undecodable image in it sends
+    the batch to one call per image, so every file gets the verdict and reason it gets alone,
+    in the batch's order, also with the per-file part on a thread pool."""
+    files = [image_file(write(str(tmp_path), name, data)) for name, data in [
+        ("a.jpg", JPEG), ("gray.jpg", GRAY_JPEG), ("truncated.jpg", TRUNCATED_JPEG),
+        ("empty.jpg", b""), ("rgba.png", RGBA_PNG), ("text.jpg", b"not an image"),
+        ("palette.png", PALETTE_PNG)]]
+    alone = [check_image(f) for f in files]
+    assert [status for status, _ in alone] == ["ok", "ok", "rejected", "rejected", "ok",
+                                               "rejected", "ok"]
+    assert check_images(files) == alone
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert check_images(files, pool.map) == alone
+    good = [f for f, (status, _) in zip(files, alone) if status == "ok"]
+    assert check_images(good) == [r for r in alone if r[0] == "ok"]  # the one-call path
+    assert check_images([]) == []
 
 
 def test_check_image_unreadable(tmp_path):
