@@ -5,11 +5,13 @@ paper's 224 px (1x). Per run:
     per component (the one running when it was sampled);
   - bytes on disk per image of each artifact (ingested examples, statistics, Transform's output)
     and the model's size;
-  - seconds per image of each component (ML Metadata's execution times): ingestion, statistics
-    and Transform over every image, the Trainer over the train images (one epoch, plus its
-    validation choices and export), the Evaluator over the test images;
-  - figure e: images per second through ingestion + Transform against plain_decode.py's tf.io
-    loop over the same folder at the same size, which runs right after the pipeline.
+  - seconds per image of each component (ML Metadata's execution times): ingestion and
+    statistics over every image, Transform over the train and valid images (the splits it
+    transforms), the Trainer over the train images (one epoch, plus its validation choices and
+    export), the Evaluator over the test images;
+  - figure e: images per second through ingestion + Transform, every image counted, against
+    plain_decode.py's tf.io loop over the same folder at the same size, which runs right after
+    the pipeline.
 
     python benchmarks/growth.py [--scale 1 --scale 4 --scale 16] [--no-paper-size]
 
@@ -29,13 +31,13 @@ import psutil
 from common import RARESPECIES, REPO_ROOT, component_seconds, demo_data, figure_e, write_results
 
 PIPELINE = "rarespecies"
-ARTIFACTS = {  # table column -> the artifact's folder under the pipeline root
-    "examples": ("ImageExampleGen", "examples"),
-    "statistics": ("StatisticsGen", "statistics"),
-    "transformed": ("Transform", "transformed_examples"),
+ARTIFACTS = {  # table column -> (the artifact's folder under the pipeline root, its images)
+    "examples": (("ImageExampleGen", "examples"), "all"),
+    "statistics": (("StatisticsGen", "statistics"), "all"),
+    "transformed": (("Transform", "transformed_examples"), "train_valid"),
 }
-PER_IMAGE = {  # component -> which images it handles
-    "ImageExampleGen": "all", "StatisticsGen": "all", "Transform": "all",
+PER_IMAGE = {  # component -> which images it handles (Transform: those the Trainer reads)
+    "ImageExampleGen": "all", "StatisticsGen": "all", "Transform": "train_valid",
     "Trainer": "train", "Evaluator": "test",
 }
 
@@ -85,7 +87,8 @@ def run_with_peak_memory(command, log_path: str):
 
 def measure(scale: int, image_size: int, out_root: str) -> dict:
     counts = demo_data(os.path.join(out_root, f"data-x{scale}"), scale)
-    counts["all"] = counts["train"] + counts["valid"] + counts["test"]
+    counts["train_valid"] = counts["train"] + counts["valid"]
+    counts["all"] = counts["train_valid"] + counts["test"]
     run_dir = os.path.join(out_root, f"growth-x{scale}-{image_size}px")
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(os.path.join(out_root, "logs"), exist_ok=True)
@@ -100,8 +103,8 @@ def measure(scale: int, image_size: int, out_root: str) -> dict:
         "scale": scale, "image_size": image_size, "images": counts,
         "wall_s": round(seconds, 1), "peak_memory_mib": round(peak / 2 ** 20),
         "peak_memory_mib_by_step": {step: round(rss / 2 ** 20) for step, rss in peaks.items()},
-        "bytes_per_image": {name: round(folder_bytes(os.path.join(root, *parts)) / counts["all"])
-                            for name, parts in ARTIFACTS.items()},
+        "bytes_per_image": {name: round(folder_bytes(os.path.join(root, *parts)) / counts[which])
+                            for name, (parts, which) in ARTIFACTS.items()},
         "model_mib": round(folder_bytes(os.path.join(root, "Trainer", "model")) / 2 ** 20, 1),
         "ms_per_image": {name: round(1000 * components[name] / counts[which], 2)
                          for name, which in PER_IMAGE.items()},
