@@ -11,8 +11,8 @@ setup(
     package_data={"schema": ["schema.pbtxt"]},
     # The lock (requirements.lock) pins everything; these are what the code imports directly
     # (scikit-learn is for the tests only).
-    install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "kfp>=1.8.22,<2", "pillow",
-                      "matplotlib", "psutil", "pyyaml", "requests", "starlette",
-                      "uvicorn"],
+    install_requires=["tfx==1.15.1", "tensorflow-addons==0.23.0", "kfp>=1.8.22,<2",
+                      "google-crc32c", "pillow", "matplotlib", "psutil", "pyyaml", "requests",
+                      "starlette", "uvicorn"],
     entry_points={"console_scripts": ["rarespecies=pipeline.cli:main"]},
 )

@@ -20,6 +20,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
+from components import tfrecord_checksums
 from components.image_example_gen import ingest_report, listing
 from components.image_example_gen.image_check import Checked, bytes_to_write, check_images
 from schema import features
@@ -38,6 +39,8 @@ CHECK_BATCH = 32  # files a thread pool reads at once
 # cost of ingestion, paid again by every component that reads them. TFX's readers (TFXIO,
 # tf.data via tfx_bsl) pick the compression from the file name, so they read either.
 EXAMPLE_FILE_PREFIX = "data_tfrecord"
+# Here, where pipelines import ingestion: set before any component writes or reads a TFRecord.
+tfrecord_checksums.use_hardware_crc32c()
 
 
 def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
