@@ -12,6 +12,7 @@ def is_remote(path) -> bool:
 class _LocalFilesystem:
     """The subset of tfx.dsl.io.fileio that the listing and the schema reader use."""
     open = staticmethod(open)
+    makedirs = staticmethod(lambda path: os.makedirs(path, exist_ok=True))  # as fileio's
     exists = staticmethod(os.path.exists)
     isdir = staticmethod(os.path.isdir)
     listdir = staticmethod(os.listdir)

@@ -34,6 +34,7 @@ DEFAULT_VALID_SHARE = 0.1
 REPORT_KEY = "ingest_report"
 CHECK_THREADS = min(os.cpu_count() or 1, 8)
 CHECK_BATCH = 32  # files a thread pool reads at once
+LISTING_FILE = "listing.jsonl"  # in the report's work folder, removed with it
 # Examples are written as plain TFRecord files, not gzipped as TFX's own ExampleGen does:
 # encoded images do not compress, and zlib on Beam's one writing thread was the largest single
 # cost of ingestion, paid again by every component that reads them. TFX's readers (TFXIO,
@@ -131,13 +132,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         empty_folders = ([] if exec_properties.get("csv_index") else
                          listing.empty_species_folders(exec_properties["input_base"], files))
 
+        # The listing goes to the workers as a file, a batch of files a line (Beam's cost per
+        # element is paid once a batch up to the check): in the pipeline's definition
+        # (beam.Create) it was pickled and compressed whole, more than once, and a project's
+        # hundreds of thousands of files would outgrow a runner's limit on a job's size.
+        listing_file = os.path.join(work_dir, LISTING_FILE)
+        listing.write_batches(listing_file, listing.write_order(
+            files, int(exec_properties.get("split_seed") or 0)), CHECK_BATCH)
+
         with self._make_beam_pipeline() as pipeline:
-            ordered = listing.write_order(files, int(exec_properties.get("split_seed") or 0))
             routed = (pipeline
-                      # Batches of files up to the check: Beam's cost per element is paid
-                      # once a batch there.
-                      | "ListFiles" >> beam.Create([ordered[i:i + CHECK_BATCH] for i in
-                                                    range(0, len(ordered), CHECK_BATCH)])
+                      | "ListFiles" >> beam.io.ReadFromText(listing_file)
+                      | "Batches" >> beam.Map(listing.batch_from_line)
                       | "Reshuffle" >> beam.Reshuffle()  # spread the decoding over workers
                       | "ReadAndCheck" >> beam.ParDo(_OnThreads(functools.partial(
                           check_images, max_pixels=max_pixels)))

@@ -10,8 +10,9 @@ Every file found is listed, hidden ones included, so that ingestion can account 
 import csv
 import dataclasses
 import hashlib
+import json
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from schema.errors import UserError
 from schema.features import SPLIT_FOLDERS, TRAIN, VALID
@@ -138,6 +139,24 @@ def write_order(files: List[ImageFile], seed: int = 0) -> List[ImageFile]:
     and a bounded shuffle buffer (trainer/data.py) could not mix a large one again."""
     return sorted(files, key=lambda f: hashlib.sha256(
         f"order\0{seed}\0{f.filename}".encode()).hexdigest())
+
+
+def batch_to_line(batch: Sequence[ImageFile]) -> str:
+    """A batch of files as one line of text (JSON): ingestion's Beam pipeline reads its listing
+    from a file, one batch a line, rather than holding it in the pipeline's definition."""
+    return json.dumps([dataclasses.astuple(f) for f in batch])
+
+
+def batch_from_line(line: str) -> List[ImageFile]:
+    return [ImageFile(*fields) for fields in json.loads(line)]
+
+
+def write_batches(path: str, files: Sequence[ImageFile], batch_size: int) -> None:
+    """`files` in batches of `batch_size`, a line each (batch_to_line), into a new file."""
+    filesystem(path).makedirs(os.path.dirname(path))
+    with filesystem(path).open(path, "w") as handle:
+        handle.write("".join(batch_to_line(files[i:i + batch_size]) + "\n"
+                             for i in range(0, len(files), batch_size)))
 
 
 def list_dataset(input_base: str, csv_index: Optional[str] = None) -> List[ImageFile]:

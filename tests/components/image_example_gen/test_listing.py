@@ -169,3 +169,22 @@ def test_carve_validation_needs_a_species_with_two_images():
         listing.carve_validation(listed({"Sora": 1, "Robin": 1}), share=0.1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         listing.carve_validation(listed({"Sora": 10}), share=0.0)
+
+
+def test_a_batch_of_files_survives_its_line_of_text():
+    batch = [listing.ImageFile("train", "Bird, \"Spotted\" / Æ", "/data/a b/ü.jpg", "train/x.jpg"),
+             listing.ImageFile("valid", "Owl", "gs://bucket/o\nwl.png", "train/o.png", True),
+             listing.ImageFile("eval", "Owl", "/d/1.jpg", "test/Owl/1.jpg")]
+    line = listing.batch_to_line(batch)
+    assert "\n" not in line  # one batch, one line of the listing file
+    assert listing.batch_from_line(line) == batch
+    assert listing.batch_from_line(listing.batch_to_line([])) == []
+
+
+def test_batches_are_written_a_line_each(tmp_path):
+    files = [listing.ImageFile("train", "Owl", f"/d/{i}.jpg", f"train/Owl/{i}.jpg")
+             for i in range(7)]
+    path = str(tmp_path / "work" / "listing.jsonl")
+    listing.write_batches(path, files, 3)
+    lines = open(path).read().splitlines()
+    assert [listing.batch_from_line(line) for line in lines] == [files[:3], files[3:6], files[6:]]
