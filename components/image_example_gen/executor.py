@@ -20,7 +20,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components import tfrecord_checksums
+from components import tfrecords
 from components.image_example_gen import ingest_report, listing
 from components.image_example_gen.image_check import Checked, bytes_to_write, check_images
 from schema import features
@@ -41,7 +41,7 @@ LISTING_FILE = "listing.jsonl"  # in the report's work folder, removed with it
 # tf.data via tfx_bsl) pick the compression from the file name, so they read either.
 EXAMPLE_FILE_PREFIX = "data_tfrecord"
 # Here, where pipelines import ingestion: set before any component writes or reads a TFRecord.
-tfrecord_checksums.use_hardware_crc32c()
+tfrecords.use_hardware_crc32c()
 
 
 def to_example(checked, groups: Dict[str, List[str]]) -> tf.train.Example:
@@ -197,11 +197,7 @@ def example_files(split_dir: str) -> List[str]:
 
 def count_records(split_dir: str) -> int:
     """Records in the TFRecord files of one Split-<name> folder."""
-    files = example_files(split_dir)
-    if not files:
-        return 0
-    dataset = tf.data.TFRecordDataset(files)
-    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    return sum(tfrecords.count_records(path) for path in example_files(split_dir))
 
 
 def check_records_on_disk(examples_uri: str, expected: Dict[str, int]) -> None:
