@@ -5,8 +5,9 @@ Beam's TFRecord reader and writer compute a CRC32C checksum of every record they
 write. Beam takes python-snappy's or crcmod's table-driven code for it; google-crc32c (installed
 with the Google Cloud clients) uses the CPU's CRC32C instruction and gives the same values, many
 times faster. Beam has no option to choose: it keeps its choice in `_default_crc32c_fn.fn`,
-which `use_hardware_crc32c` sets, for the whole process (every Beam-powered component that runs
-in it, and the DirectRunner's in-memory worker). Workers of a remote runner keep Beam's own.
+which `use_hardware_crc32c` sets, for the whole process: every Beam-powered component that runs
+in it (all of them on the local runner; on Kubeflow only ingestion's step), and any Beam worker
+that imports ingestion's executor. Elsewhere Beam keeps its own; the values are the same.
 """
 import struct
 
@@ -37,7 +38,8 @@ def masked_crc32c(data: bytes) -> int:
 def count_records(path: str) -> int:
     """Records in one uncompressed TFRecord file, from their headers alone (each length's own
     checksum is checked; the data's are checked by every reader downstream). Raises ValueError
-    for a file that is not whole: a bad header, or a last record cut short."""
+    for a file that is not whole: a bad header, or a last record cut short. On local disk it
+    reads 12 bytes a record; remote filesystems may fetch more, as their reads are buffered."""
     records = 0
     with fileio.open(path, "rb") as handle:
         size = handle.size()

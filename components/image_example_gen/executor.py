@@ -40,7 +40,8 @@ LISTING_FILE = "listing.jsonl"  # in the report's work folder, removed with it
 # cost of ingestion, paid again by every component that reads them. TFX's readers (TFXIO,
 # tf.data via tfx_bsl) pick the compression from the file name, so they read either.
 EXAMPLE_FILE_PREFIX = "data_tfrecord"
-# Here, where pipelines import ingestion: set before any component writes or reads a TFRecord.
+# Here, where pipelines import ingestion: on the local runner, before any component writes or
+# reads a TFRecord.
 tfrecords.use_hardware_crc32c()
 
 
@@ -204,8 +205,11 @@ def check_records_on_disk(examples_uri: str, expected: Dict[str, int]) -> None:
     """Raises unless every split's files hold as many records as the report counts. The report
     is built from its own small sink, so this catches a runner that drops records while
     writing the examples (Beam's DirectRunner in multi_threading mode once did)."""
-    found = {split: count_records(os.path.join(examples_uri, f"Split-{split}"))
-             for split in expected}
+    try:
+        found = {split: count_records(os.path.join(examples_uri, f"Split-{split}"))
+                 for split in expected}
+    except ValueError as err:
+        raise RuntimeError(f"ingestion wrote a damaged examples file: {err}") from err
     lost = {split: (n, found[split]) for split, n in expected.items() if found[split] != n}
     if lost:
         raise RuntimeError("ingestion lost examples while writing them: " + "; ".join(

@@ -153,15 +153,16 @@ def _decoded_sizes(data):
         data, fn_output_signature=tf.TensorSpec([2], tf.int32))
 
 
-def _tf_decode_errors(datas: List[bytes]) -> List[Optional[str]]:
+def _tf_decode_errors(datas: List[bytes], map_on: Callable = map) -> List[Optional[str]]:
     """_tf_decodes for many images: one TensorFlow call for all of them (it decodes them on its
-    own threads), one call each only if some image in them fails, to say which and why."""
+    own threads), one call each (mapped with `map_on`) only if some image in them fails, to say
+    which and why."""
     if not datas:
         return []
     try:
         sizes = _decoded_sizes(tf.constant(datas)).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-        return [_tf_decodes(data) for data in datas]
+        return list(map_on(_tf_decodes, datas))
     return [None if height and width else "image has no pixels" for height, width in sizes]
 
 
@@ -194,9 +195,12 @@ def check_images(image_files: Sequence[listing.ImageFile], map_on: Callable = ma
     results = list(map_on(functools.partial(_read_and_inspect, max_pixels=max_pixels),
                           image_files))
     to_decode = [i for i, result in enumerate(results) if isinstance(result, _ToDecode)]
-    errors = _tf_decode_errors([results[i].data for i in to_decode])
-    for i, error in zip(to_decode, errors):
-        results[i] = _verdict(results[i], error)
+    errors = _tf_decode_errors([results[i].data for i in to_decode], map_on)
+    # The verdict on a failed image may decode it again (PIL, then PNG): on map_on's threads.
+    verdicts = (map_on if any(errors) else map)(
+        lambda pair: _verdict(*pair), [(results[i], error) for i, error in zip(to_decode, errors)])
+    for i, verdict in zip(to_decode, verdicts):
+        results[i] = verdict
     return results
 
 

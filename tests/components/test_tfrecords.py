@@ -48,9 +48,14 @@ def write_records(path, records):
     return str(path)
 
 
-def test_the_checksum_is_tensorflows():
+def test_the_checksum_is_tensorflows(tmp_path):
+    """The header of a record TensorFlow wrote: its length, then masked_crc32c of the length."""
     for record in RECORDS:
-        assert tfrecords.masked_crc32c(record) == tfrecordio._TFRecordUtil._masked_crc32c(record)
+        with open(write_records(tmp_path / "one", [record]), "rb") as handle:
+            header = handle.read(tfrecords.HEADER.size)
+        length, length_crc = tfrecords.HEADER.unpack(header)
+        assert length == len(record)
+        assert tfrecords.masked_crc32c(header[:8]) == length_crc
 
 
 def test_records_are_counted_from_their_headers(tmp_path):

@@ -166,3 +166,9 @@ def test_records_lost_while_writing_fail_the_component(tmp_path):
         executor.check_records_on_disk(str(tmp_path), {"eval": 3})
     with pytest.raises(RuntimeError, match="split 'train': 1 written, 0 on disk"):
         executor.check_records_on_disk(str(tmp_path), {"eval": 2, "train": 1})
+    # A file cut short while writing: the component says so, naming the file.
+    path = split_dir / "data_tfrecord-00000-of-00001"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(RuntimeError, match="damaged examples file: .*data_tfrecord-00000-of"
+                                           "-00001: record 2 is cut short"):
+        executor.check_records_on_disk(str(tmp_path), {"eval": 2})

@@ -6,11 +6,11 @@ import pytest
 from PIL import Image
 
 from components.image_example_gen import executor, listing
-from components.image_example_gen.image_check import (FileChangedError, bytes_to_write,
-                                                      check_image, check_images)
+from components.image_example_gen.image_check import (REENCODED, FileChangedError,
+                                                      bytes_to_write, check_image, check_images)
 from tests.support import bad_files
 from tests.support.ingest import (GRAY_JPEG, JPEG, PALETTE_PNG, RGBA_PNG, TRUNCATED_JPEG,
-                                  image_file, write)
+                                  encode, image_file, write)
 
 
 @pytest.mark.parametrize("name, data", [("rgb.jpg", JPEG), ("gray.jpg", GRAY_JPEG),
@@ -59,10 +59,11 @@ def test_a_batch_is_checked_as_each_file_alone(tmp_path):
     files = [image_file(write(str(tmp_path), name, data)) for name, data in [
         ("a.jpg", JPEG), ("gray.jpg", GRAY_JPEG), ("truncated.jpg", TRUNCATED_JPEG),
         ("empty.jpg", b""), ("rgba.png", RGBA_PNG), ("text.jpg", b"not an image"),
-        ("palette.png", PALETTE_PNG)]]
+        ("palette.png", PALETTE_PNG), ("scan.tiff", encode("RGB", fmt="TIFF"))]]
     alone = [check_image(f) for f in files]
     assert [status for status, _ in alone] == ["ok", "ok", "rejected", "rejected", "ok",
-                                               "rejected", "ok"]
+                                               "rejected", "ok", "ok"]
+    assert alone[-1][1].note.startswith(REENCODED)  # TensorFlow cannot decode TIFF: PNG
     assert check_images(files) == alone
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         assert check_images(files, pool.map) == alone
