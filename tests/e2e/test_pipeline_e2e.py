@@ -82,7 +82,7 @@ def test_transform_writes_only_the_splits_the_trainer_reads(run):
     """Train and valid, every example of each; the test split stays raw for the Evaluator."""
     import glob
     import tensorflow as tf
-    from components.image_example_gen.executor import example_files
+    from components.image_example_gen.executor import count_records
 
     def newest(component, output):
         return max(glob.glob(os.path.join(run.pipeline_root, component, output, "*")),
@@ -92,8 +92,7 @@ def test_transform_writes_only_the_splits_the_trainer_reads(run):
         "ImageExampleGen", "examples")
     assert sorted(os.listdir(transformed)) == ["Split-train", "Split-valid"]
     for split in ("train", "valid"):
-        written = sum(1 for _ in tf.data.TFRecordDataset(
-            example_files(os.path.join(ingested, f"Split-{split}"))))
+        written = count_records(os.path.join(ingested, f"Split-{split}"))
         out = sum(1 for _ in tf.data.TFRecordDataset(
             glob.glob(os.path.join(transformed, f"Split-{split}", "*")), "GZIP"))
         assert out == written > 0
