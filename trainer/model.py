@@ -15,6 +15,10 @@ log = logging.getLogger(__name__)
 KERAS_WEIGHTS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
                      "mobilenet_v2/")
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
+# MobileNetV2 halves the resolution five times. Below this many pixels a side its last feature
+# map would be a single cell, so the first convolution keeps the full resolution (stride 1),
+# as CIFAR-sized versions of these networks do (chosen on a dev split: benchmarks/README.md).
+FULL_RESOLUTION_STEM_BELOW = 64
 OFFLINE_ENV = "RARESPECIES_OFFLINE"
 
 
@@ -92,7 +96,8 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
                 backbone: str = "full", offline: bool = False) -> tf.keras.Model:
     """MobileNetV2 (no top) -> GAP -> Dense 1024, 1024, 512 (ReLU) -> softmax, inputs in [0, 1].
     With pretrained weights the inputs are scaled to [-1, 1] inside the model first: the range
-    MobileNetV2 was trained on (Keras' preprocess_input), which Keras leaves to the caller."""
+    MobileNetV2 was trained on (Keras' preprocess_input), which Keras leaves to the caller.
+    Images under FULL_RESOLUTION_STEM_BELOW pixels a side get a stride-1 first convolution."""
     if backbone not in ("full", "frozen"):
         raise ValueError(f"backbone must be 'full' or 'frozen', not {backbone!r}")
     weights_path = resolve_weights(weights, width, image_size, offline)
@@ -106,6 +111,8 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
         raise WeightsNotFound(f"could not load the weights in {weights_path} into MobileNetV2 "
                               f"(width {width}): {err}. Delete the file to download it again, "
                               "or pass another --weights") from None
+    if image_size < FULL_RESOLUTION_STEM_BELOW:
+        base = stem_at_full_resolution(base)
     if weights_path is None:
         # Keras' MobileNetV2 uses BatchNorm momentum 0.999, tuned for long ImageNet runs; from
         # scratch with a few hundred steps the moving statistics would still be near their
@@ -131,6 +138,17 @@ def build_model(num_classes: int, image_size: int, width: float = 1.0, weights: 
                               name="head_dense_3")(x)
     outputs = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(inputs, outputs, name="rarespecies_mobilenetv2")
+
+
+def stem_at_full_resolution(backbone: tf.keras.Model) -> tf.keras.Model:
+    """The same backbone (layers, names and weights) with stride 1 in its first convolution:
+    every later feature map is twice as large a side, and the compute about four times."""
+    config = backbone.get_config()
+    [stem] = [layer for layer in config["layers"] if layer["config"]["name"] == "Conv1"]
+    stem["config"]["strides"] = (1, 1)  # "same" padding: the shape follows the stride
+    restrided = tf.keras.Model.from_config(config)
+    restrided.set_weights(backbone.get_weights())
+    return restrided
 
 
 def zero_init_residual_blocks(backbone: tf.keras.Model) -> None:

@@ -78,6 +78,14 @@ def test_frozen_backbone_keeps_batchnorm_statistics_in_training(frozen):
     np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
 
 
+@pytest.mark.parametrize("size, stem_stride, last_map", [(32, 1, 2), (64, 2, 2), (96, 2, 3)])
+def test_small_images_keep_the_stems_full_resolution(size, stem_stride, last_map):
+    base = backbone_of(build_model(CLASSES, size, WIDTH))
+    assert base.get_layer("Conv1").strides == (stem_stride, stem_stride)
+    assert base.get_layer("Conv1").output_shape[1] == size // stem_stride
+    assert base.output_shape[1:3] == (last_map, last_map)
+
+
 def test_unknown_backbone_mode():
     with pytest.raises(ValueError, match="backbone"):
         build_model(CLASSES, SIZE, WIDTH, backbone="half")
