@@ -20,6 +20,8 @@ import sys
 from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, figure_e,
                     last_json_line, run_timed, write_results)
 
+from trainer.hparams import RECIPES  # noqa: E402  (common puts the repository on sys.path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -38,7 +40,9 @@ def measure(scale: int, epochs: int, beam_args, out_root: str) -> dict:
 
     plain_log = os.path.join(logs, f"overhead-x{scale}-plain.log")
     plain_s = run_timed([sys.executable, os.path.join(HERE, "plain_keras.py"), "--data-root",
-                         data_root, "--image-size", "64", "--epochs", str(epochs)], plain_log)
+                         data_root, "--image-size", "64", "--epochs", str(epochs),
+                         # the batch of the demo's (default) recipe: the same number of steps
+                         "--batch-size", str(RECIPES["longtail"]["batch_size"])], plain_log)
     plain = last_json_line(plain_log)
 
     images = counts["train"] + counts["test"] + counts["valid"]

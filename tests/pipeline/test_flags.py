@@ -72,6 +72,7 @@ def test_the_default_recipe_is_longtail_and_the_paper_recipe_is_the_papers_setti
     (["--recipe", "paper", "--restore-best"], "restore_best", True),
     (["--classifier-retrain-epochs", "0"], "classifier_retrain_epochs", 0),
     (["--learning-rate", "0.003"], "learning_rate", 0.003),
+    (["--batch-size", "32"], "batch_size", 32),
 ])
 def test_explicit_flags_override_the_recipe(argv, field, value):
     assert getattr(flags.config_from_args(parse(*argv)).trainer, field) == value
