@@ -12,6 +12,8 @@ nothing is chosen on test. The epoch kept is the one with the best dev macro-F1,
     python benchmarks/digits_lt_probe.py --seeds 0 1 2                      # the model as build_model makes it
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --no-zero-init       # residual blocks as Keras makes them
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --sampling natural
+    python benchmarks/digits_lt_probe.py --seeds 0 1 2 --batch-size 32    # the paper's batch
+    python benchmarks/digits_lt_probe.py --seeds 0 1 2 --keras-stem       # stride 2 at 32 px too
 
 About 40-90 s a seed on 2 cores.
 """
@@ -24,6 +26,8 @@ import tensorflow as tf
 import common  # noqa: F401  (puts the repository on sys.path)
 import digits_lt
 from trainer.augmentation import augment_dataset
+from trainer import model as model_lib
+from trainer.hparams import RECIPES
 from trainer.model import build_model
 from trainer.posthoc import macro_f1
 from trainer.sampling import class_weights, sampled
@@ -88,13 +92,20 @@ def main():
     parser.add_argument("--sampling", default="balanced", choices=("balanced", "sqrt", "natural"))
     parser.add_argument("--no-zero-init", dest="zero_init", action="store_false")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=RECIPES["longtail"]["batch_size"])
+    parser.add_argument("--keras-stem", action="store_true",
+                        help="keep Keras' stride-2 first convolution at 32 px")
     args = parser.parse_args()
+    if args.keras_stem:
+        model_lib.FULL_RESOLUTION_STEM_BELOW = 0
     data = splits()
     runs = []
     for seed in args.seeds:
-        runs.append(train(data, seed, args.sampling, args.zero_init, args.epochs))
+        runs.append(train(data, seed, args.sampling, args.zero_init, args.epochs,
+                          args.batch_size))
         print(json.dumps(runs[-1], default=float), flush=True)
-    print(f"sampling {args.sampling}, zero-init {args.zero_init}, {len(runs)} seeds "
+    print(f"sampling {args.sampling}, zero-init {args.zero_init}, batch {args.batch_size}, "
+          f"{'Keras' if args.keras_stem else 'build_model'}'s stem, {len(runs)} seeds "
           f"(mean ± sd):")
     for split in ("dev", "test"):
         cells = []
