@@ -20,7 +20,7 @@ import sys
 from common import (RARESPECIES, REPO_ROOT, component_seconds, demo_data, figure_e,
                     last_json_line, run_timed, write_results)
 
-from trainer.hparams import RECIPES  # noqa: E402  (common puts the repository on sys.path)
+from trainer.hparams import RECIPES  # importable once common has put the repository on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
