@@ -25,10 +25,9 @@ import tensorflow as tf
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import digits_lt
-from trainer.augmentation import augment_dataset
 from trainer import model as model_lib
+from trainer.augmentation import augment_dataset
 from trainer.hparams import RECIPES
-from trainer.model import build_model
 from trainer.posthoc import macro_f1
 from trainer.sampling import class_weights, sampled
 
@@ -64,7 +63,7 @@ def train(data: dict, seed: int, sampling: str, zero_init: bool, epochs: int,
     x, y = data["train"]
     counts = np.bincount(y, minlength=CLASSES)
     rarest = np.argsort(counts, kind="stable")[:5]
-    model = build_model(CLASSES, SIZE, weights="none")
+    model = model_lib.build_model(CLASSES, SIZE, weights="none")
     if not zero_init:  # undo it: every BatchNorm scale back to Keras' initial 1
         for layer in model.layers[1].layers:
             if isinstance(layer, tf.keras.layers.BatchNormalization):
