@@ -1,7 +1,8 @@
 """Training stages beyond model.fit, each choosing on the validation split only:
 
-  BestEpoch      keeps the weights of the epoch with the best validation macro-F1
-                 (restored at the end), and logs that F1 with each epoch's progress line;
+  BestEpoch      scores the validation split after each epoch (logged with the epoch's
+                 progress line) and, at the end, keeps the weights that score best;
+  WeightAverage  the mean of the weights over the last epochs (stochastic weight averaging);
   retrain_classifier  the decoupled second stage (cRT, Kang et al. 2020): the backbone and
                  head are frozen, the classifier layer is re-initialised and re-trained on
                  class-balanced batches of the train split's embeddings.
@@ -39,17 +40,20 @@ class BestEpoch(tf.keras.callbacks.Callback):
         self.restore = restore
         self.best_f1, self.best_epoch, self.best_weights = -1.0, None, None
         self.history: List[float] = []
+        self.kept = "the last epoch's weights"
+
+    def _validation_f1(self) -> float:
+        batching = {} if isinstance(self.pixels, tf.data.Dataset) else dict(batch_size=256)
+        probabilities = (self.scorer or self.model).predict(self.pixels, verbose=0, **batching)
+        return posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
 
     def on_epoch_end(self, epoch, logs=None):
-        batching = {} if isinstance(self.pixels, tf.data.Dataset) else dict(batch_size=256)
         # Read every epoch, whatever the score: across workers, reading the weights is an
         # all-reduce (BatchNorm's statistics) that every worker must join.
         weights = self.model.get_weights()
-        scorer = self.scorer or self.model
         if self.scorer is not None:
             self.scorer.set_weights(weights)
-        probabilities = scorer.predict(self.pixels, verbose=0, **batching)
-        f1 = posthoc.macro_f1(self.labels, probabilities.argmax(axis=1), self.num_classes)
+        f1 = self._validation_f1()
         self.history.append(f1)
         if logs is not None:
             logs["val_macro_f1"] = f1  # shown on the epoch's progress line
@@ -58,11 +62,59 @@ class BestEpoch(tf.keras.callbacks.Callback):
             if self.restore:
                 self.best_weights = weights
 
-    def restore_best(self) -> None:
-        """After every fit call of the run (a run may fit in stages): the best epoch's weights,
-        when restoring was asked for."""
+    def finish(self, average: Optional["WeightAverage"] = None) -> None:
+        """After every fit call of the run (a run may fit in stages), sets the weights kept:
+        the mean of the last epochs' when `average` holds some, else the last epoch's; with
+        restoring on, the best single epoch's instead if its validation macro-F1 is higher."""
+        if average is not None and average.count:
+            weights = average.mean()
+            self.model.set_weights(weights)
+            if self.scorer is not None:
+                self.scorer.set_weights(weights)
+            average_f1 = self._validation_f1()
+            last = average.first_epoch + average.count - 1
+            epochs = (f"epoch {last}" if average.count == 1
+                      else f"epochs {average.first_epoch}-{last}")
+            self.kept = (f"the mean of the weights of {epochs} (validation macro-F1 "
+                         f"{average_f1:.3f})")
+            if self.best_f1 <= average_f1:
+                return
         if self.restore and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+            self.kept = (f"the weights of epoch {self.best_epoch} (validation macro-F1 "
+                         f"{self.best_f1:.3f})")
+
+
+class WeightAverage(tf.keras.callbacks.Callback):
+    """The running mean of the weights at the end of each epoch from `first_epoch` (1-based)
+    on: stochastic weight averaging (Izmailov et al. 2018) at the schedule's own rate. The
+    mean of the last epochs' weights generalises better than any one of them and needs no
+    choice on validation, whose per-epoch scores jump on small data. BatchNorm's moving
+    statistics are averaged with the other weights rather than re-estimated with a pass over
+    the train split: on the dev split that chose this, that was enough (benchmarks/README.md)."""
+
+    def __init__(self, first_epoch: int):
+        super().__init__()
+        self.first_epoch, self.count = first_epoch, 0
+        self._sum: Optional[List[np.ndarray]] = None
+        self._dtypes: List[np.dtype] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 < self.first_epoch:
+            return
+        # Every worker reads (an all-reduce across them), as BestEpoch does.
+        weights = self.model.get_weights()
+        if self._sum is None:
+            self._sum = [w.astype(np.float64) for w in weights]
+            self._dtypes = [w.dtype for w in weights]
+        else:
+            for total, w in zip(self._sum, weights):
+                total += w
+        self.count += 1
+
+    def mean(self) -> List[np.ndarray]:
+        return [(total / self.count).astype(dtype) for total, dtype in zip(self._sum,
+                                                                            self._dtypes)]
 
 
 def embeddings_and_labels(embed: tf.keras.Model, batches) -> Tuple[np.ndarray, np.ndarray]:

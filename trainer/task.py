@@ -3,7 +3,9 @@ makes the validation-split choices, and exports for serving.
 
   1. train: model.fit on the train split, drawn as --sampling says, the last --resample-last
      share of the epochs drawn as --resampling says (deferred re-sampling); the validation
-     split's macro-F1 is measured after each epoch and the best epoch kept (--restore-best);
+     split's macro-F1 is measured after each epoch; the weights kept are the mean of the last
+     --average-last share of the epochs (else the last epoch's), or the best epoch's where
+     --restore-best asks and validation prefers them;
   2. optionally re-train the classifier layer on class-balanced batches (cRT), kept only if the
      validation split prefers it;
   3. fit the post-hoc logit adjustment and the prototype weight on the validation split, then a
@@ -99,8 +101,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         # BestEpoch before EpochProgress: the epoch's line shows its validation macro-F1.
         callbacks.insert(2, best)
-        fit_stages(model, config, train, counts, budget, steps, callbacks, workers)
-        best.restore_best()
+        average = averaged_epochs(config)
+        fit_stages(model, config, train, counts, budget, steps,
+                   callbacks + ([average] if average else []), workers)
+        best.finish(average)
     if workers > 1:
         # Every worker copies: reading BatchNorm's statistics is an all-reduce across them.
         model = distribute.local_copy(model)
@@ -114,6 +118,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
+                  weights_kept=best.kept,
                   validation_images=int(len(valid_labels)), species=species,
                   train_counts=counts)
     module = export.ServingModule(
@@ -126,6 +131,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   warmup_images=export.encode_warmup_images(
                       data.first_pixels(valid, WARMUP_IMAGES)) if len(valid_labels) else [])
     write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
+
+
+def averaged_epochs(config: TrainerConfig):
+    """The WeightAverage callback over the last --average-last share of the epochs (at least
+    one epoch when the share is above 0), or None."""
+    count = min(config.epochs, max(1, int(round(config.average_last * config.epochs))))
+    return stages.WeightAverage(config.epochs - count + 1) if config.average_last > 0 else None
 
 
 def fit_stages(model, config: TrainerConfig, train, counts: List[int],

@@ -119,9 +119,12 @@ def recipe_lines(settings: dict, choices: dict) -> list:
                if name in PAPER_DEFAULTS and name not in SHOWN and value != PAPER_DEFAULTS[name]]
     lines = [f"- changed from the paper's settings: {', '.join(changed)}"] if changed else []
     if choices:
+        # Reports from before weight averaging name the best epoch only.
+        kept = choices.get("weights_kept") or f"those of epoch {choices.get('best_epoch')}"
+        lines.append(f"- weights kept: {kept}")
         lines.append(
             f"- chosen on {choices.get('chosen_on', 'the validation split')}: "
-            f"best epoch {choices.get('best_epoch')}, classifier {choices.get('classifier')}, "
+            f"classifier {choices.get('classifier')}, "
             f"post-hoc tau {choices.get('posthoc_tau')}, prototype weight "
             f"{choices.get('prototype_weight')} (validation macro-F1 "
             f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")

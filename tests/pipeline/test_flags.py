@@ -68,7 +68,8 @@ def test_the_default_recipe_is_longtail_and_the_paper_recipe_is_the_papers_setti
 @pytest.mark.parametrize("argv, field, value", [
     (["--recipe", "paper", "--loss", "cross_entropy"], "loss", "cross_entropy"),
     (["--sampling", "sqrt"], "sampling", "sqrt"),
-    (["--no-restore-best"], "restore_best", False),
+    (["--average-last", "0"], "average_last", 0.0),
+    (["--restore-best"], "restore_best", True),
     (["--recipe", "paper", "--restore-best"], "restore_best", True),
     (["--classifier-retrain-epochs", "0"], "classifier_retrain_epochs", 0),
     (["--learning-rate", "0.003"], "learning_rate", 0.003),

@@ -32,6 +32,7 @@ def main(transform_dir: str, examples_dir: str, model_dir: str, run_dir: str) ->
     examples.split_names = artifact_utils.encode_split_names(["train", "valid"])
     config = TrainerConfig(image_size=32, weights="none", epochs=2, batch_size=8,
                            loss="cross_entropy", sampling="balanced", restore_best=True,
+                           average_last=0.5,
                            classifier_retrain_epochs=2, prototypes=True, fit_posthoc=True,
                            calibrate=True, learning_rate=1e-3)
     started = time.monotonic()

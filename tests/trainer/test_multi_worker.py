@@ -110,6 +110,9 @@ def test_two_workers_train_one_model_that_serves(transformed):
     report = json.loads((serving / "assets.extra" / "training_report.json").read_text())
     assert report["train_counts"] == [TRAIN[s] for s in report["species"]]
     assert len(report["validation_f1_by_epoch"]) == 2
+    # The last epoch's weights averaged on every worker, or epoch 1's if validation prefers them.
+    assert (report["weights_kept"].startswith("the mean of the weights of epoch 2 ")
+            or report["weights_kept"].startswith("the weights of epoch 1"))
     model = tf.saved_model.load(str(serving))
     image = (transformed / "data" / "test" / "Crow" / "0000.jpg").read_bytes()
     outputs = model.signatures["serving_default"](image_bytes=tf.constant([image]))

@@ -164,8 +164,12 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
                            "target_precision": 0.95}}
     lines = recipe_lines({"sampling": "balanced", "learning_rate": 1e-4}, choices)
     assert lines[0] == "- changed from the paper's settings: sampling balanced"
-    assert "best epoch 7" in lines[1] and "post-hoc tau 0.5" in lines[1]
-    assert lines[2] == ("- answers 'unknown' below a top score of 0.620: on the validation split "
+    assert lines[1] == "- weights kept: those of epoch 7"  # a report from before averaging
+    assert "post-hoc tau 0.5" in lines[2] and "classifier re-trained" in lines[2]
+    assert lines[3] == ("- answers 'unknown' below a top score of 0.620: on the validation split "
                         "the answers kept were right 96% of the time (target 95%) and covered "
                         "40% of the images; scores calibrated with temperature 1.8 (calibration "
                         "error 0.210 before, 0.040 after)")
+    averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
+    assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
+                                             "epochs 8-10")
