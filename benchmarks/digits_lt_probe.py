@@ -6,14 +6,19 @@ images each.
 
 The choice is read on a **dev split of its own**: up to 15 scans a digit that are in neither
 the train nor the test split of digits_lt.py's cut (scikit-learn has about 180 a digit), so
-nothing is chosen on test. The epoch kept is the one with the best dev macro-F1, as
---restore-best does. Test figures are printed beside, to be read after the choice.
+nothing is chosen on test. The Trainer's callbacks (trainer/stages.py) pick the weights kept:
+the best epoch on a validation split (--restore-best), or the mean of the last epochs' weights
+(--average-last). That validation split is the dev split itself (the best epoch's dev figures
+are then optimistic), or with --valid-share a share of train held out as the pipeline does,
+when dev only scores. Test figures are printed beside, to be read after the choice.
 
     python benchmarks/digits_lt_probe.py --seeds 0 1 2                      # the model as build_model makes it
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --no-zero-init       # residual blocks as Keras makes them
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --sampling natural
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --batch-size 32    # the paper's batch
     python benchmarks/digits_lt_probe.py --seeds 0 1 2 --keras-stem       # stride 2 at 32 px too
+    python benchmarks/digits_lt_probe.py --seeds 0 1 2 --valid-share 0.1  # best epoch on a carve
+    python benchmarks/digits_lt_probe.py --seeds 0 1 2 --valid-share 0.1 --average-last 0.25
 
 About 40-90 s a seed on 2 cores.
 """
@@ -26,6 +31,7 @@ import tensorflow as tf
 import common  # noqa: F401  (puts the repository on sys.path)
 import digits_lt
 from trainer import model as model_lib
+from trainer import stages
 from trainer.augmentation import augment_dataset
 from trainer.hparams import RECIPES
 from trainer.posthoc import macro_f1
@@ -57,10 +63,28 @@ def scores(model, pixels, labels, rarest) -> dict:
             "macro_f1": macro_f1(labels, predicted, CLASSES)}
 
 
+def hold_out(x: np.ndarray, y: np.ndarray, share: float, seed: int):
+    """A validation split as the pipeline carves one without a valid/ folder: `share` of each
+    digit's train scans, rounded, keeping at least one for training. -> (train, valid)."""
+    rng = np.random.default_rng(1000 + seed)
+    held = np.zeros(len(y), bool)
+    for c in range(CLASSES):
+        members = np.flatnonzero(y == c)
+        count = min(len(members) - 1, int(len(members) * share + 0.5))
+        held[rng.permutation(members)[:count]] = True
+    return (x[~held], y[~held]), (x[held], y[held])
+
+
 def train(data: dict, seed: int, sampling: str, zero_init: bool, epochs: int,
-          batch_size: int = 32, learning_rate: float = 1e-3) -> dict:
+          batch_size: int = 32, learning_rate: float = 1e-3, valid_share: float = 0.0,
+          average_last: float = 0.0) -> dict:
+    """Trains as the Trainer does and keeps, as it does, the mean of the last `average_last`
+    share of the epochs' weights, or (0) the epoch with the best validation macro-F1. The
+    validation split is a held-out `valid_share` of train (the pipeline's), or without one the
+    dev split itself (then the dev figures of the best epoch are optimistic)."""
     tf.keras.utils.set_random_seed(seed)
-    x, y = data["train"]
+    (x, y), valid = hold_out(*data["train"], valid_share, seed) if valid_share else (
+        data["train"], data["dev"])
     counts = np.bincount(y, minlength=CLASSES)
     rarest = np.argsort(counts, kind="stable")[:5]
     model = model_lib.build_model(CLASSES, SIZE, weights="none")
@@ -74,14 +98,15 @@ def train(data: dict, seed: int, sampling: str, zero_init: bool, epochs: int,
     batches = augment_dataset(stream, seed, "flip_crop").batch(batch_size).prefetch(2)
     model.compile(tf.keras.optimizers.Adam(learning_rate), "categorical_crossentropy")
     steps = int(np.ceil(len(y) / batch_size))
-    best = (-1.0, None, 0)
-    for epoch in range(1, epochs + 1):
-        model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
-        f1 = scores(model, *data["dev"], rarest)["macro_f1"]
-        if f1 > best[0]:
-            best = (f1, model.get_weights(), epoch)
-    model.set_weights(best[1])
-    return {"seed": seed, "best_epoch": best[2], "dev": scores(model, *data["dev"], rarest),
+    # The Trainer's own callbacks choose the weights kept (trainer/stages.py).
+    best = stages.BestEpoch(valid[0], valid[1], CLASSES, restore=not average_last)
+    average = None
+    if average_last:
+        average = stages.WeightAverage(epochs - max(1, round(average_last * epochs)) + 1)
+    model.fit(batches, steps_per_epoch=steps, epochs=epochs, verbose=0,
+              callbacks=[best] + ([average] if average else []))
+    best.finish(average)
+    return {"seed": seed, "kept": best.kept, "dev": scores(model, *data["dev"], rarest),
             "test": scores(model, *data["test"], rarest)}
 
 
@@ -94,6 +119,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=RECIPES["longtail"]["batch_size"])
     parser.add_argument("--keras-stem", action="store_true",
                         help="keep Keras' stride-2 first convolution at 32 px")
+    parser.add_argument("--valid-share", type=float, default=0.0,
+                        help="choose on this share of train held out, as the pipeline does "
+                             "(0: choose on the dev split)")
+    parser.add_argument("--average-last", type=float, default=0.0,
+                        help="keep the mean of the weights of this share of the epochs, at "
+                             "the end (0: the best epoch on validation)")
     args = parser.parse_args()
     if args.keras_stem:
         model_lib.FULL_RESOLUTION_STEM_BELOW = 0
@@ -101,11 +132,13 @@ def main():
     runs = []
     for seed in args.seeds:
         runs.append(train(data, seed, args.sampling, args.zero_init, args.epochs,
-                          args.batch_size))
+                          args.batch_size, valid_share=args.valid_share,
+                          average_last=args.average_last))
         print(json.dumps(runs[-1], default=float), flush=True)
     print(f"sampling {args.sampling}, zero-init {args.zero_init}, batch {args.batch_size}, "
-          f"{'Keras' if args.keras_stem else 'build_model'}'s stem, {len(runs)} seeds "
-          f"(mean ± sd):")
+          f"{'Keras' if args.keras_stem else 'build_model'}'s stem, validation split "
+          f"{args.valid_share or 'dev'}, average of the last {args.average_last}, "
+          f"{len(runs)} seeds (mean ± sd):")
     for split in ("dev", "test"):
         cells = []
         for key in ("accuracy", "bottom_5", "macro_f1"):
