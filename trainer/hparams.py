@@ -99,7 +99,8 @@ class TrainerConfig:
                              choices=SAMPLING)
     average_last: float = option(0.0, "share of the epochs, at the end, whose weights are "
                                       "averaged into the model kept (stochastic weight "
-                                      "averaging; 0: off, the last epoch's weights)")
+                                      "averaging; 0: off, the last epoch's weights; a "
+                                      "sweep's fast mode keeps the last epoch's)")
     restore_best: bool = option(False, "keep the weights of the epoch with the best macro-F1 "
                                        "on the validation split (with --average-last: when "
                                        "they score above the average)")
@@ -128,6 +129,12 @@ class TrainerConfig:
     # A sweep's fast mode (frozen backbone): where the backbone's features are cached, shared
     # by every Trainer of the sweep; empty: no cache.
     feature_cache_dir: str = option("", "", cli=False)
+
+    def __post_init__(self):
+        for name in ("average_last", "resample_last"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} is a share of the epochs, from 0 "
+                                 f"to 1, not {getattr(self, name)}")
 
     def to_custom_config(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

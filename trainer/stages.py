@@ -87,9 +87,9 @@ class BestEpoch(tf.keras.callbacks.Callback):
 
 class WeightAverage(tf.keras.callbacks.Callback):
     """The running mean of the weights at the end of each epoch from `first_epoch` (1-based)
-    on: stochastic weight averaging (Izmailov et al. 2018) at the schedule's own rate. The
-    mean of the last epochs' weights generalises better than any one of them and needs no
-    choice on validation, whose per-epoch scores jump on small data. BatchNorm's moving
+    on: stochastic weight averaging (Izmailov et al. 2018), at the schedule's own learning
+    rate. The mean of the last epochs' weights tends to generalise better than any one of them,
+    and it needs no choice on validation, whose per-epoch scores jump on small data. BatchNorm's moving
     statistics are averaged with the other weights rather than re-estimated with a pass over
     the train split: on the dev split that chose this, that was enough (benchmarks/README.md)."""
 

@@ -40,5 +40,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from pipeline.cli.flags import SettingsError
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 

@@ -15,6 +15,11 @@ from trainer.hparams import RECIPES, TrainerConfig
 MAIN_GROUP = "main"
 
 
+class SettingsError(ValueError):
+    """Flags whose values cannot go together or out of range: `rarespecies` prints the message
+    as argparse prints its own errors (exit status 2)."""
+
+
 def _fields():
     """(field, owner class) in the order of the help text: the pipeline's fields, with the
     Trainer's in place of the nested `trainer` field."""
@@ -74,7 +79,11 @@ def config_from_args(args: argparse.Namespace, demo: bool = False,
                      absolute_paths: bool = True) -> PipelineConfig:
     """The PipelineConfig of parsed flags (the demo's defaults first when `demo`). Local paths
     become absolute: TFX records them in ML Metadata and Beam workers resolve them elsewhere."""
-    config = make_config({name: getattr(args, name) for name in given_fields(args)}, demo=demo)
+    try:
+        config = make_config({name: getattr(args, name) for name in given_fields(args)},
+                             demo=demo)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
     if absolute_paths:
         for field in ("output_dir", "data_root", "schema_path"):
             if not is_remote(getattr(config, field)) and getattr(config, field) != INFER:

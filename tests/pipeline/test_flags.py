@@ -91,3 +91,16 @@ def test_choices_come_from_the_contract():
 def test_make_config_names_unknown_fields():
     with pytest.raises(ValueError, match=r"unknown config field\(s\): \['epoch'\]"):
         make_config({"epoch": 3})
+
+
+@pytest.mark.parametrize("command", [["run"], ["sweep"],
+                                     ["compile", "--engine", "kubeflow", "--output", "p.yaml"]])
+def test_a_share_of_the_epochs_out_of_range_is_a_usage_error_not_a_traceback(command, capsys):
+    from pipeline import cli
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(command + ["--average-last", "1.5"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: --average-last is a share of the epochs, from 0 to 1, not 1.5")
+    with pytest.raises(ValueError, match="--resample-last is a share of the epochs"):
+        TrainerConfig(resample_last=-0.5)
