@@ -100,9 +100,7 @@ def train(data: dict, seed: int, sampling: str, zero_init: bool, epochs: int,
     steps = int(np.ceil(len(y) / batch_size))
     # The Trainer's own callbacks choose the weights kept (trainer/stages.py).
     best = stages.BestEpoch(valid[0], valid[1], CLASSES, restore=not average_last)
-    average = None
-    if average_last:
-        average = stages.WeightAverage(epochs - max(1, round(average_last * epochs)) + 1)
+    average = stages.WeightAverage.over_last(average_last, epochs)
     model.fit(batches, steps_per_epoch=steps, epochs=epochs, verbose=0,
               callbacks=[best] + ([average] if average else []))
     best.finish(average)

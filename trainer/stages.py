@@ -99,6 +99,14 @@ class WeightAverage(tf.keras.callbacks.Callback):
         self._sum: Optional[List[np.ndarray]] = None
         self._dtypes: List[np.dtype] = []
 
+    @classmethod
+    def over_last(cls, share: float, epochs: int) -> Optional["WeightAverage"]:
+        """The average over the last `share` of `epochs`, rounded (--average-last; at least
+        one epoch when the share is above 0), or None for 0."""
+        if share <= 0:
+            return None
+        return cls(epochs - min(epochs, max(1, int(round(share * epochs)))) + 1)
+
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 < self.first_epoch:
             return

@@ -101,7 +101,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         # BestEpoch before EpochProgress: the epoch's line shows its validation macro-F1.
         callbacks.insert(2, best)
-        average = averaged_epochs(config)
+        average = stages.WeightAverage.over_last(config.average_last, config.epochs)
         fit_stages(model, config, train, counts, budget, steps,
                    callbacks + ([average] if average else []), workers)
         best.finish(average)
@@ -131,13 +131,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   warmup_images=export.encode_warmup_images(
                       data.first_pixels(valid, WARMUP_IMAGES)) if len(valid_labels) else [])
     write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
-
-
-def averaged_epochs(config: TrainerConfig):
-    """The WeightAverage callback over the last --average-last share of the epochs (at least
-    one epoch when the share is above 0), or None."""
-    count = min(config.epochs, max(1, int(round(config.average_last * config.epochs))))
-    return stages.WeightAverage(config.epochs - count + 1) if config.average_last > 0 else None
 
 
 def fit_stages(model, config: TrainerConfig, train, counts: List[int],

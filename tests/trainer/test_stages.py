@@ -40,6 +40,15 @@ def test_weight_average_is_the_mean_of_the_last_epochs_weights():
     assert kernel.dtype == np.float32
 
 
+@pytest.mark.parametrize("share, epochs, first_epoch", [
+    (0.25, 20, 16), (0.25, 15, 12),
+    (0.25, 10, 9),  # 2.5 epochs round to 2 (Python rounds halves to even)
+    (0.01, 10, 10), (1.0, 4, 1)])
+def test_the_average_over_the_last_share_of_the_epochs(share, epochs, first_epoch):
+    assert stages.WeightAverage.over_last(share, epochs).first_epoch == first_epoch
+    assert stages.WeightAverage.over_last(0.0, epochs) is None
+
+
 @pytest.mark.parametrize("restore, averaged, kept", [
     (False, False, "WRONG"),  # the last epoch's (epoch 3)
     (True, False, "RIGHT"),   # the best epoch's (epoch 1)
