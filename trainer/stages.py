@@ -1,4 +1,4 @@
-"""Training stages beyond model.fit, each choosing on the validation split only:
+"""Training stages beyond model.fit; whatever they choose, they choose on the validation split:
 
   BestEpoch      scores the validation split after each epoch (logged with the epoch's
                  progress line) and, at the end, keeps the weights that score best;
