@@ -30,6 +30,7 @@ import tensorflow as tf
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import digits_lt
+from components.image_example_gen.listing import held_out_count
 from trainer import model as model_lib
 from trainer import stages
 from trainer.augmentation import augment_dataset
@@ -64,14 +65,13 @@ def scores(model, pixels, labels, rarest) -> dict:
 
 
 def hold_out(x: np.ndarray, y: np.ndarray, share: float, seed: int):
-    """A validation split as the pipeline carves one without a valid/ folder: `share` of each
-    digit's train scans, rounded, keeping at least one for training. -> (train, valid)."""
+    """A validation split as the pipeline carves one without a valid/ folder (its count per
+    digit; the scans drawn at random here). -> (train, valid)."""
     rng = np.random.default_rng(1000 + seed)
     held = np.zeros(len(y), bool)
     for c in range(CLASSES):
         members = np.flatnonzero(y == c)
-        count = min(len(members) - 1, int(len(members) * share + 0.5))
-        held[rng.permutation(members)[:count]] = True
+        held[rng.permutation(members)[:held_out_count(len(members), share)]] = True
     return (x[~held], y[~held]), (x[held], y[held])
 
 

@@ -77,7 +77,7 @@ class BestEpoch(tf.keras.callbacks.Callback):
                       else f"epochs {average.first_epoch}-{last}")
             self.kept = (f"the mean of the weights of {epochs} (validation macro-F1 "
                          f"{average_f1:.3f})")
-            if self.best_f1 <= average_f1:
+            if not self.restore or self.best_f1 <= average_f1:
                 return
         if self.restore and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
@@ -89,9 +89,10 @@ class WeightAverage(tf.keras.callbacks.Callback):
     """The running mean of the weights at the end of each epoch from `first_epoch` (1-based)
     on: stochastic weight averaging (Izmailov et al. 2018), at the schedule's own learning
     rate. The mean of the last epochs' weights tends to generalise better than any one of them,
-    and it needs no choice on validation, whose per-epoch scores jump on small data. BatchNorm's moving
-    statistics are averaged with the other weights rather than re-estimated with a pass over
-    the train split: on the dev split that chose this, that was enough (benchmarks/README.md)."""
+    and it needs no choice on validation, whose per-epoch scores jump on small data.
+    BatchNorm's moving statistics are averaged with the other weights rather than re-estimated
+    with a pass over the train split: on the dev split that chose this, that was enough
+    (benchmarks/README.md)."""
 
     def __init__(self, first_epoch: int):
         super().__init__()

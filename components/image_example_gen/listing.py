@@ -103,6 +103,12 @@ def list_csv_index(csv_path: str) -> List[ImageFile]:
     return sorted(files, key=lambda f: (f.split, f.species, f.filename))
 
 
+def held_out_count(size: int, share: float) -> int:
+    """How many of a species' `size` train files a carve of `share` moves to validation: the
+    share, rounded, keeping at least one for training."""
+    return min(size - 1, int(size * share + 0.5))
+
+
 def carve_validation(files: List[ImageFile], share: float, seed: int = 0) -> List[ImageFile]:
     """Files with a validation split: as they are when the data have one (a valid/ folder, or
     'valid' rows in the CSV index); otherwise `share` of each species' train files, rounded,
@@ -118,7 +124,7 @@ def carve_validation(files: List[ImageFile], share: float, seed: int = 0) -> Lis
             by_species.setdefault(f.species, []).append(f)
     chosen = set()
     for species, members in by_species.items():
-        count = min(len(members) - 1, int(len(members) * share + 0.5))
+        count = held_out_count(len(members), share)
         ranked = sorted(members, key=lambda f: hashlib.sha256(
             f"{seed}\0{f.filename}".encode()).hexdigest())
         chosen.update(ranked[:count])
