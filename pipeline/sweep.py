@@ -8,7 +8,8 @@ pipeline from them, and pipeline/reports/table2.py tabulates the results.
 import dataclasses
 import os
 import re
-from typing import Iterable, List, Sequence, Tuple
+import typing
+from typing import Any, Iterable, List, Sequence, Tuple
 
 from pipeline.configs import PipelineConfig
 from pipeline.data.paper import TABLE_II_COLUMNS
@@ -25,7 +26,8 @@ LOSS_PARAMS = tuple(sorted({p for params in LOSS_PARAMETERS.values() for p in pa
 class Variant:
     label: str          # the table's column
     loss: str           # "" for the recipe's own loss
-    params: tuple = ()  # ((name, value), ...) overriding the config's loss parameters
+    params: tuple = ()  # ((name, value), ...) over the config's: loss parameters, or for a
+                        # recipe's column, any Trainer setting
     recipe: str = "paper"
 
     @property
@@ -46,11 +48,16 @@ def default_variants() -> List[Variant]:
 
 def parse_variant(spec: str) -> Variant:
     """A Table II label ('CE', 'a.25 g2', ...), 'LOSS' or 'LOSS:name=value,...', e.g.
-    'class_balanced_focal:beta=0.999,gamma=1'."""
+    'class_balanced_focal:beta=0.999,gamma=1', or 'RECIPE:name=value,...' with any Trainer
+    setting, e.g. 'longtail:sampling=natural' (a column per variant of the recipe, so that
+    the validation split chooses between them, as it chooses the best configuration)."""
     known = {variant.label: variant for variant in default_variants()}
     if spec in known:
         return known[spec]
     loss, _, rest = spec.partition(":")
+    if loss in RECIPES:
+        settings = tuple(trainer_setting(item, spec) for item in filter(None, rest.split(",")))
+        return Variant(spec if settings else loss, "", settings, recipe=loss)
     if loss not in LOSS_PARAMETERS:
         raise ValueError(f"unknown loss {loss!r} in {spec!r}; choose one of "
                          f"{', '.join(LOSS_PARAMETERS)} or a Table II label")
@@ -62,6 +69,35 @@ def parse_variant(spec: str) -> Variant:
                              f"one of {', '.join(LOSS_PARAMS)}")
         params.append((name, float(value)))
     return Variant(spec if params else loss, loss, tuple(params))
+
+
+def trainer_setting(item: str, spec: str) -> Tuple[str, Any]:
+    """'name=value' -> (name, value of the TrainerConfig field's type), checked against the
+    field's choices; ValueError naming `spec` otherwise."""
+    name, _, text = item.partition("=")
+    # Not the recipe (the column's own) nor the seed (each repeat's).
+    fields = {field.name: field for field in dataclasses.fields(TrainerConfig)
+              if field.metadata.get("cli", True) and field.name not in ("recipe", "seed")}
+    if name not in fields or not text:
+        raise ValueError(f"bad setting {item!r} in {spec!r}; use NAME=VALUE with NAME a Trainer "
+                         "setting, as its flag without the dashes and with _ for -, e.g. "
+                         "sampling=natural or resample_last=0.5")
+    kind = typing.get_type_hints(TrainerConfig)[name]
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            value = text.lower() == "true"
+        else:
+            value = kind(text)
+    except ValueError:
+        raise ValueError(f"bad setting {item!r} in {spec!r}: {name} takes a "
+                         f"value of type {kind.__name__}") from None
+    choices = fields[name].metadata.get("choices")
+    if choices and value not in choices:
+        raise ValueError(f"bad setting {item!r} in {spec!r}; {name} is one of "
+                         f"{', '.join(choices)}")
+    return name, value
 
 
 def seeds(config: PipelineConfig, repeats: int) -> List[int]:

@@ -91,7 +91,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--configs", nargs="+", metavar="SPEC",
                         help="configurations instead of the paper's six and the longtail recipe, "
                              "each a Table II label ('CE', 'a.25 g2', ...), 'longtail', LOSS, "
-                             "or LOSS:name=value,... (e.g. sigmoid_focal:alpha=0.5,gamma=1)")
+                             "LOSS:name=value,... (e.g. sigmoid_focal:alpha=0.5,gamma=1), or "
+                             "RECIPE:setting=value,... (e.g. longtail:sampling=natural)")
     parser.add_argument("--add-loss", action="append", metavar="SPEC",
                         help="a configuration added to the list, repeatable "
                              "(e.g. logit_adjusted:tau=1)")

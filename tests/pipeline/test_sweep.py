@@ -61,3 +61,33 @@ def test_the_default_columns_are_the_papers_and_the_longtail_recipe(tmp_path):
     ce = sweep.trainer_config(config, variants[0], seed=3, given={"epochs", "sampling"})
     assert (ce.recipe, ce.loss, ce.sampling, ce.restore_best) == ("paper", "cross_entropy",
                                                                   "sqrt", False)
+
+
+def test_a_recipe_column_with_settings_of_its_own(tmp_path):
+    variant = sweep.parse_variant("longtail:sampling=natural,resample_last=0.5,prototypes=false")
+    assert (variant.recipe, variant.loss) == ("longtail", "")
+    assert dict(variant.params) == {"sampling": "natural", "resample_last": 0.5,
+                                    "prototypes": False}
+    assert variant.slug == "longtail_sampling_natural_resample_last_0_5_prototypes_false"
+    # Its settings win over the recipe's and over the sweep's flags; the rest is the recipe's.
+    config = make_config(dict(output_dir=str(tmp_path), recipe="paper", sampling="sqrt",
+                              epochs=7))
+    values = sweep.trainer_config(config, variant, seed=5, given={"sampling", "epochs"})
+    assert (values.sampling, values.resample_last, values.prototypes) == ("natural", 0.5, False)
+    assert (values.recipe, values.seed, values.epochs) == ("longtail", 5, 7)
+    assert values.batch_size == RECIPES["longtail"]["batch_size"]
+    assert values.loss == RECIPES["longtail"]["loss"]
+    assert sweep.parse_variant("paper:epochs=3").params == (("epochs", 3),)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("longtail:sampling=natura", "sampling is one of natural, sqrt, balanced"),
+    ("longtail:epochs=two", "epochs takes a value of type int"),
+    ("longtail:prototypes=maybe", "prototypes takes a value of type bool"),
+    ("longtail:seed=3", "bad setting 'seed=3'"),  # each repeat's own
+    ("longtail:feature_cache_dir=/x", "bad setting 'feature_cache_dir=/x'"),  # not a flag
+    ("longtail:sampling", "bad setting 'sampling'"),
+])
+def test_a_bad_recipe_setting_is_refused_when_parsed(spec, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.parse_variant(spec)
