@@ -27,14 +27,12 @@ import tensorflow as tf
 
 import common  # noqa: F401  (puts the repository on sys.path)
 from components.image_example_gen.listing import held_out_count
+from schema.features import bottom, frequency_groups
 from trainer import data, losses, posthoc, stages, task
 from trainer.hparams import RECIPES, TrainerConfig
 from trainer.model import build_model
 from trainer.optimization import make_optimizer
 from trainer.preprocessing import decode_and_resize_uint8
-
-FEW = 20  # the "few" group: species with fewer train images (as the Evaluator's slices)
-
 
 def read_folders(root: str, image_size: int):
     """{split: (uint8 pixels [n, size, size, 3], label ids)} and the species (train/'s folders)."""
@@ -64,19 +62,25 @@ def hold_out(pixels, ids, share: float, seed: int, num_classes: int):
     return (pixels[~held], ids[~held]), (pixels[held], ids[held])
 
 
-def group_scores(predicted, ids, counts) -> dict:
+def group_scores(predicted, ids, species, folder_counts) -> dict:
+    """Accuracy, macro-F1 and the mean recall of the Evaluator's groups, which are made from
+    the train folder's counts (before any hold-out), as ingestion makes them."""
     right = predicted == ids
-    recall = np.array([right[ids == c].mean() for c in range(len(counts))])
-    rarest = np.argsort(counts, kind="stable")
-    few = np.asarray(counts) < FEW
-    return {"accuracy": 100 * right.mean(), "bottom_5": 100 * recall[rarest[:5]].mean(),
-            "bottom_2": 100 * recall[rarest[:2]].mean(),
-            "few": 100 * recall[few].mean() if few.any() else float("nan"),
-            "macro_f1": posthoc.macro_f1(ids, predicted, len(counts))}
+    recall = dict(zip(species, (right[ids == c].mean() for c in range(len(species)))))
+    groups = frequency_groups(dict(zip(species, folder_counts)))
+
+    def group_recall(group):
+        members = [s for s in species if group in groups[s]]
+        return 100 * np.mean([recall[s] for s in members]) if members else float("nan")
+    return {"accuracy": 100 * right.mean(), "bottom_5": group_recall(bottom(5)),
+            "bottom_2": group_recall(bottom(2)), "few": group_recall("few"),
+            "macro_f1": posthoc.macro_f1(ids, predicted, len(species))}
 
 
-def run(config: TrainerConfig, splits: dict, num_classes: int, valid_share: float) -> dict:
+def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) -> dict:
     tf.keras.utils.set_random_seed(config.seed)
+    num_classes = len(species)
+    folder_counts = np.bincount(splits["train"][1], minlength=num_classes)
     train, valid = splits["train"], splits.get("valid")
     if valid is None:
         train, valid = hold_out(*train, valid_share, 1000 + config.seed, num_classes)
@@ -108,7 +112,8 @@ def run(config: TrainerConfig, splits: dict, num_classes: int, valid_share: floa
     return {"seed": config.seed, "weights_kept": best.kept, "classifier": report["classifier"],
             "posthoc_tau": report["posthoc_tau"], "prototype_weight": report["prototype_weight"],
             "validation_macro_f1": report["validation_f1"],
-            "test": group_scores(scores.argmax(axis=1), splits["test"][1], counts)}
+            "test": group_scores(scores.argmax(axis=1), splits["test"][1], species,
+                                 folder_counts)}
 
 
 def parse_settings(pairs) -> dict:
@@ -142,7 +147,7 @@ def main():
     runs = []
     for seed in args.seeds:
         config = TrainerConfig(**dict(values, seed=seed))
-        runs.append(run(config, splits, len(species), args.valid_share))
+        runs.append(run(config, splits, species, args.valid_share))
         print(json.dumps(runs[-1], default=float), flush=True)
     changed = {k: v for k, v in dataclasses.asdict(config).items()
                if v != getattr(TrainerConfig(), k) and k != "seed"}
