@@ -116,8 +116,11 @@ def model_inputs(examples: tf.data.Dataset, num_classes: int) -> tf.data.Dataset
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def steps_per_epoch(examples: int, batch_size: int) -> int:
-    return max(1, math.ceil(examples / batch_size))
+def steps_per_epoch(counts: List[int], batch_size: int, species_quota: int = 0) -> int:
+    """An epoch's steps: as many images as train has, or the species quota's share of each
+    species when that is more (small data sets need more steps than one pass's worth)."""
+    images = max(sum(counts), species_quota * len(counts))
+    return max(1, math.ceil(images / batch_size))
 
 
 def natural_batches(examples: tf.data.Dataset, num_classes: int, batch_size: int, seed: int,

@@ -93,6 +93,10 @@ class TrainerConfig:
                                choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
     sampling: str = option("natural", "how often each species is drawn in training",
                            choices=SAMPLING)
+    species_quota: int = option(0, "an epoch draws at least this many images per species (a "
+                                   "per-species quota, as MEWC's): on data with fewer images "
+                                   "per species an epoch takes more steps; 0: an epoch is as "
+                                   "many images as train has", metavar="N")
     resample_last: float = option(0.0, "share of the epochs, at the end, drawn with "
                                        "--resampling instead (deferred re-sampling; 0: off)")
     resampling: str = option("balanced", "the sampling of the last --resample-last epochs",
@@ -135,6 +139,9 @@ class TrainerConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} is a share of the epochs, from 0 "
                                  f"to 1, not {getattr(self, name)}")
+        if self.species_quota < 0:
+            raise ValueError(f"--species-quota is a number of images, 0 or more, not "
+                             f"{self.species_quota}")
 
     def to_custom_config(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -59,7 +59,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     valid = data.cached_if_fits(valid, len(valid_labels), budget, "validation")
     train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output,
                             config.image_size)
-    steps = data.steps_per_epoch(sum(counts), config.batch_size)
+    steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota)
 
     with strategy.scope():
         model = build_model(num_classes, config.image_size, width=config.width,
@@ -145,7 +145,9 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
             examples = data.cached_if_fits(train, sum(counts), budget.copy(), "train")
             batches = data.natural_batches(examples, num_classes, config.batch_size,
                                            config.seed, config.augmentation)
-            if workers > 1:
+            # One pass an epoch, as the paper; repeated where workers must take equal steps
+            # or the species quota makes an epoch longer than a pass.
+            if workers > 1 or steps != data.steps_per_epoch(counts, config.batch_size):
                 model.fit(distribute.shard(batches.repeat()), epochs=first,
                           steps_per_epoch=steps, callbacks=callbacks, verbose=0)
             else:

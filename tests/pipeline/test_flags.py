@@ -104,3 +104,5 @@ def test_a_share_of_the_epochs_out_of_range_is_a_usage_error_not_a_traceback(com
         "error: --average-last is a share of the epochs, from 0 to 1, not 1.5")
     with pytest.raises(ValueError, match="--resample-last is a share of the epochs"):
         TrainerConfig(resample_last=-0.5)
+    with pytest.raises(ValueError, match="--species-quota is a number of images, 0 or more"):
+        TrainerConfig(species_quota=-1)
