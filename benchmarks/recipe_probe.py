@@ -34,6 +34,7 @@ from trainer.model import build_model
 from trainer.optimization import make_optimizer
 from trainer.preprocessing import decode_and_resize_uint8
 
+
 def read_folders(root: str, image_size: int):
     """{split: (uint8 pixels [n, size, size, 3], label ids)} and the species (train/'s folders)."""
     species = sorted(os.listdir(os.path.join(root, "train")))
