@@ -10,6 +10,12 @@ scans upscaled to --size pixels (nearest neighbour), as RGB PNGs.
     .venv/bin/rarespecies sweep --data-root out/data/digits_lt --schema out/data/digits_lt.pbtxt \\
         --image-size 32 --epochs 20 --learning-rate 1e-3 --weights none --repeats 3
     python benchmarks/digits_lt.py --baselines out/data/digits_lt   # the linear models
+    python benchmarks/digits_lt.py --out out/data/digits_lt_dev --dev-per-digit 15
+
+`--dev-per-digit N` adds a dev/ folder of up to N scans a digit that are in neither train nor
+test (train and test stay as without it): recipe_probe.py scores it beside test, for choosing
+a recipe's own settings on images that are neither the validation split nor test. The pipeline
+does not read dev/; keep such a set out of the pipeline's data root.
 
 `--baselines` reads a written set back and scores, on its test split, the two models on raw
 pixels that the deep pipeline must beat: class-balanced logistic regression and the nearest
@@ -44,11 +50,11 @@ def cut(targets: np.ndarray, seed: int = 0, dev_per_digit: int = 0) -> list:
     return splits
 
 
-def write(out: str, size: int = 32, seed: int = 0) -> dict:
+def write(out: str, size: int = 32, seed: int = 0, dev_per_digit: int = 0) -> dict:
     from sklearn.datasets import load_digits
     digits = load_digits()
     counts = {}
-    for c, chosen in enumerate(cut(digits.target, seed)):
+    for c, chosen in enumerate(cut(digits.target, seed, dev_per_digit)):
         for split, members in chosen.items():
             folder = os.path.join(out, split, NAMES[c])
             os.makedirs(folder, exist_ok=True)
@@ -101,6 +107,7 @@ def main(argv=None) -> int:
     where.add_argument("--baselines", metavar="ROOT", help="score the linear models on a set")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dev-per-digit", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     if args.baselines:
         for name, scores in baselines(args.baselines).items():
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
     if os.path.exists(os.path.join(args.out, "train")):
         print(f"error: {args.out} already holds a dataset", file=sys.stderr)
         return 1
-    for name, c in write(args.out, args.size, args.seed).items():
+    for name, c in write(args.out, args.size, args.seed, args.dev_per_digit).items():
         print(f"{name:<6} train {c['train']:>4}  test {c['test']:>3}")
     return 0
 
