@@ -9,8 +9,7 @@ the test split is then scored as the exported model scores. Without a valid/ fol
 train is held out with the pipeline's count per species (the images drawn here, seeded).
 Test figures are printed beside validation's, to be read after a choice, never to make one.
 A dev/ folder, where the data root has one (digits_lt.py --dev-per-digit), is scored too: images
-in neither split, on which a setting of the recipe itself may be chosen. `--confidences 0 0.9`
-scores the same trained models under each --choice-confidence.
+in neither split, on which a setting of the recipe itself may be chosen.
 
     python benchmarks/recipe_probe.py --data-root out/data/digits_lt --image-size 32 \\
         --epochs 20 --learning-rate 1e-3 --seeds 0 1 2 --set sampling=natural
@@ -81,8 +80,7 @@ def group_scores(predicted, ids, species, folder_counts) -> dict:
             "macro_f1": posthoc.macro_f1(ids, predicted, len(species))}
 
 
-def run(config: TrainerConfig, splits: dict, species: list, valid_share: float,
-        confidences=None) -> list:
+def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) -> dict:
     tf.keras.utils.set_random_seed(config.seed)
     num_classes = len(species)
     folder_counts = np.bincount(splits["train"][1], minlength=num_classes)
@@ -104,28 +102,17 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float,
                     data.CacheBudget(config.cache_gib, config.image_size), steps,
                     [best] + ([average] if average else []))
     best.finish(average)
-    trained_classifier = stages.classifier_weights(model)
-    runs = []
-    # The same trained model under each --choice-confidence (the choices change the
-    # classifier layer only, which is put back before each).
-    for confidence in confidences or [config.choice_confidence]:
-        stages.set_classifier_weights(model, trained_classifier)
-        report = task.choose_on_validation(
-            model, dataclasses.replace(config, choice_confidence=confidence), counts,
-            as_dataset(train), as_dataset(valid), valid[1])
-        result = {"seed": config.seed, "choice_confidence": confidence,
-                  "weights_kept": best.kept, "classifier": report["classifier"],
-                  "posthoc_tau": report["posthoc_tau"],
-                  "prototype_weight": report["prototype_weight"],
-                  "best_candidate_win_rate": report.get("best_candidate_win_rate"),
-                  "validation_macro_f1": report["validation_f1"]}
-        for split in ("test", "dev"):
-            if split in splits:
-                result[split] = group_scores(exported_predictions(model, report, counts,
-                                                                  as_dataset(splits[split])),
-                                             splits[split][1], species, folder_counts)
-        runs.append(result)
-    return runs
+    report = task.choose_on_validation(model, config, counts, as_dataset(train),
+                                       as_dataset(valid), valid[1])
+    result = {"seed": config.seed, "weights_kept": best.kept, "classifier": report["classifier"],
+              "posthoc_tau": report["posthoc_tau"], "prototype_weight": report["prototype_weight"],
+              "validation_macro_f1": report["validation_f1"]}
+    for split in ("test", "dev"):
+        if split in splits:
+            result[split] = group_scores(exported_predictions(model, report, counts,
+                                                              as_dataset(splits[split])),
+                                         splits[split][1], species, folder_counts)
+    return result
 
 
 def exported_predictions(model, report: dict, counts, examples) -> np.ndarray:
@@ -162,8 +149,6 @@ def main():
     parser.add_argument("--valid-share", type=float, default=0.1)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--confidences", type=float, nargs="+", metavar="P",
-                        help="score the same trained models under each --choice-confidence")
     args = parser.parse_args()
     splits, species = read_folders(args.data_root, args.image_size)
     values = dict(RECIPES[args.recipe], recipe=args.recipe, image_size=args.image_size,
@@ -172,27 +157,24 @@ def main():
     runs = []
     for seed in args.seeds:
         config = TrainerConfig(**dict(values, seed=seed))
-        for result in run(config, splits, species, args.valid_share, args.confidences):
-            print(json.dumps(result, default=float), flush=True)
-            runs.append(result)
+        runs.append(run(config, splits, species, args.valid_share))
+        print(json.dumps(runs[-1], default=float), flush=True)
     changed = {k: v for k, v in dataclasses.asdict(config).items()
-               if v != getattr(TrainerConfig(), k) and k not in ("seed", "choice_confidence")}
-    print(f"{args.data_root}, {changed}, {len(args.seeds)} seeds (mean ± sd):")
+               if v != getattr(TrainerConfig(), k) and k != "seed"}
+    print(f"{args.data_root}, {changed}, {len(runs)} seeds (mean ± sd):")
 
     def cell(values, digits=2):
         values = np.asarray(values, float)
         spread = values.std(ddof=1) if len(values) > 1 else 0.0
         return f"{values.mean():.{digits}f} ± {spread:.{digits}f}"
-    for confidence in dict.fromkeys(r["choice_confidence"] for r in runs):
-        these = [r for r in runs if r["choice_confidence"] == confidence]
-        print(f" choice_confidence {confidence}:")
-        for split in ("dev", "test"):
-            if split in these[0]:
-                print(f"  {split}: " + ", ".join(
-                    f"{key} {cell([r[split][key] for r in these], 3 if key == 'macro_f1' else 2)}"
-                    for key in ("accuracy", "bottom_5", "few", "bottom_2", "macro_f1")))
-        print("  validation macro-F1 (what chose): "
-              f"{cell([r['validation_macro_f1'] for r in these], 3)}")
+    for split in ("dev", "test"):
+        if split in runs[0]:
+            print(f"  {split}: " + ", ".join(
+                f"{key} {cell([r[split][key] for r in runs], 3 if key == 'macro_f1' else 2)}"
+                for key in ("accuracy", "bottom_5", "few", "bottom_2", "macro_f1")))
+    print("  validation macro-F1 (what chose): "
+          f"{cell([r['validation_macro_f1'] for r in runs], 3)}")
+
 
 if __name__ == "__main__":
     main()

@@ -118,11 +118,6 @@ class TrainerConfig:
                                      "split says")
     fit_posthoc: bool = option(False, "fit the post-hoc logit adjustment tau (and the "
                                       "prototype weight) on the validation split")
-    choice_confidence: float = option(0.9, "the choices --classifier-retrain-epochs, "
-                                           "--fit-posthoc and --prototypes make on validation "
-                                           "replace the plain trained model only when they "
-                                           "score higher on this share of bootstrap resamples "
-                                           "of the validation split (0: always)", metavar="P")
     calibrate: bool = option(False, "fit a temperature on the validation split so that scores "
                                     "read as probabilities (predictions do not change)")
     target_precision: float = option(0.95, "the answers a served model gives as a species (not "
@@ -142,10 +137,9 @@ class TrainerConfig:
     feature_cache_dir: str = option("", "", cli=False)
 
     def __post_init__(self):
-        for name, share_of in (("average_last", "the epochs"), ("resample_last", "the epochs"),
-                               ("choice_confidence", "bootstrap resamples")):
+        for name in ("average_last", "resample_last"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} is a share of {share_of}, from 0 "
+                raise ValueError(f"--{name.replace('_', '-')} is a share of the epochs, from 0 "
                                  f"to 1, not {getattr(self, name)}")
         if self.species_quota < 0:
             raise ValueError(f"--species-quota is a number of images, 0 or more, not "

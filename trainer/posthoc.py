@@ -9,9 +9,7 @@ them, see export.py):
   * which classifier layer to keep (the trained one, or the one re-trained on balanced batches).
 
 Each is picked by macro-F1 over species on the validation split, on a grid; ties go to the
-smaller change (tau nearer 0, smaller weight). The best of the grid replaces the plain model
-(the trained classifier, nothing added) only where validation is sure of the gain
-(`win_rate`): on a few dozen images the best of a hundred candidates is partly chance.
+smaller change (tau nearer 0, smaller weight).
 """
 import dataclasses
 from typing import Optional, Sequence
@@ -102,24 +100,6 @@ def fit(probabilities: np.ndarray, labels: np.ndarray, counts: Sequence[int],
             if best is None or f1 > best.validation_f1 + 1e-12:
                 best = Adjustment(float(tau), float(weight), f1)
     return best
-
-
-def win_rate(labels: np.ndarray, plain: np.ndarray, changed: np.ndarray, num_classes: int,
-             resamples: int = 500, seed: int = 0) -> float:
-    """The share of bootstrap resamples of the validation images (drawn with replacement, the
-    same draw for both) on which the predictions `changed` score a higher macro-F1 than the
-    predictions `plain`: how sure the validation split is that the change helps (a paired
-    bootstrap). 0 when the predictions are the same."""
-    labels, plain, changed = np.asarray(labels), np.asarray(plain), np.asarray(changed)
-    if np.array_equal(plain, changed):
-        return 0.0
-    rng = np.random.default_rng(seed)
-    wins = 0
-    for _ in range(resamples):
-        drawn = rng.integers(0, len(labels), len(labels))
-        wins += (macro_f1(labels[drawn], changed[drawn], num_classes)
-                 > macro_f1(labels[drawn], plain[drawn], num_classes) + 1e-12)
-    return wins / resamples
 
 
 # --- Calibration and abstention --------------------------------------------------------------

@@ -6,11 +6,10 @@ makes the validation-split choices, and exports for serving.
      split's macro-F1 is measured after each epoch; the weights kept are the mean of the last
      --average-last share of the epochs (else the last epoch's), or the best epoch's where
      --restore-best asks and validation prefers them;
-  2. optionally re-train the classifier layer on class-balanced batches (cRT);
-  3. fit the post-hoc logit adjustment and the prototype weight on the validation split; the
-     best of these choices replaces the plain trained model only when validation is sure of it
-     (--choice-confidence); then a temperature (--calibrate) and the abstain threshold for
-     --target-precision;
+  2. optionally re-train the classifier layer on class-balanced batches (cRT), kept only if the
+     validation split prefers it;
+  3. fit the post-hoc logit adjustment and the prototype weight on the validation split, then a
+     temperature (--calibrate) and the abstain threshold for --target-precision;
   4. export the SavedModel with those choices inside, and training_report.json (what was chosen,
      on which split) next to it.
 Across several machines (TF_CONFIG), step 1 runs on all of them and steps 2 to 4 on the chief
@@ -168,9 +167,7 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
 def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
                          valid_labels) -> dict:
     """Which classifier layer, which post-hoc tau, which prototype weight: each by validation
-    macro-F1 (posthoc.py); the best replaces the plain model (the trained classifier, the fixed
-    --posthoc-tau, no prototypes) where it wins on at least --choice-confidence of bootstrap
-    resamples of the validation split. Without validation images: the trained classifier and the fixed
+    macro-F1 (posthoc.py). Without validation images: the trained classifier and the fixed
     --posthoc-tau. Returns the training report's choices (and the prototypes to export).
     `train` and `valid` are (uint8 pixels, label id) datasets, read here as embeddings only."""
     num_classes = len(counts)
@@ -204,12 +201,6 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
                                                  prototype_log, adjustment.prototype_weight)
         return adjustment, stages.classifier_weights(model), log_scores
 
-    # The plain model: the trained classifier, the fixed --posthoc-tau, no prototypes.
-    plain_tau = 0.0 if config.fit_posthoc else config.posthoc_tau
-    plain_scores = posthoc.adjusted_log_scores(
-        stages.classify_embeddings(model, valid_embeddings), counts, plain_tau)
-    plain = posthoc.Adjustment(plain_tau, 0.0, posthoc.macro_f1(
-        valid_labels, plain_scores.argmax(axis=1), num_classes))
     candidates = [("trained", *candidate())]
     if config.classifier_retrain_epochs:
         stages.retrain_classifier(model, train_embeddings, train_labels,
@@ -218,11 +209,6 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
         candidates.append(("re-trained on class-balanced batches (cRT)", *candidate()))
     name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
     _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == name)
-    sure = posthoc.win_rate(valid_labels, plain_scores.argmax(axis=1), log_scores.argmax(axis=1),
-                            num_classes, seed=config.seed)
-    if sure < config.choice_confidence:
-        name, adjustment, log_scores = "trained", plain, plain_scores
-        weights_kept = candidates[0][2]
     stages.set_classifier_weights(model, weights_kept)
     temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
     calibrated = posthoc.softmax_scores(log_scores, temperature)
@@ -231,10 +217,6 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
             "prototype_weight": adjustment.prototype_weight,
             "validation_f1": adjustment.validation_f1,
             "candidates": {c[0]: dataclasses.asdict(c[1]) for c in candidates},
-            "plain": dataclasses.asdict(plain),
-            # How sure validation is that the best candidate beats the plain model; below
-            # --choice-confidence the plain model is kept.
-            "best_candidate_win_rate": sure,
             "_prototypes": class_prototypes if adjustment.prototype_weight else None,
             "temperature": temperature,
             "validation_ece": {"before": posthoc.expected_calibration_error(

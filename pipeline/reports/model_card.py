@@ -128,14 +128,6 @@ def recipe_lines(settings: dict, choices: dict) -> list:
             f"post-hoc tau {choices.get('posthoc_tau')}, prototype weight "
             f"{choices.get('prototype_weight')} (validation macro-F1 "
             f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")
-        rate, plain = choices.get("best_candidate_win_rate"), choices.get("plain")
-        if rate is not None and plain:
-            # Reports from before the rule have neither.
-            lines.append(
-                f"- the best of those choices beat the plain trained model (validation "
-                f"macro-F1 {fmt(plain.get('validation_f1'))}) on {rate:.0%} of bootstrap "
-                f"resamples of the validation split; it replaces the plain model from "
-                f"{settings.get('choice_confidence', 0.0):.0%}")
     elif settings:
         lines.append(f"- post-hoc logit adjustment tau {settings.get('posthoc_tau', 0.0)}")
     abstain, ece = choices.get("abstain"), choices.get("validation_ece")

@@ -170,11 +170,6 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
                         "the answers kept were right 96% of the time (target 95%) and covered "
                         "40% of the images; scores calibrated with temperature 1.8 (calibration "
                         "error 0.210 before, 0.040 after)")
-    ruled = dict(choices, best_candidate_win_rate=0.62, plain={"validation_f1": 0.55})
-    assert recipe_lines({"choice_confidence": 0.9}, ruled)[2] == (
-        "- the best of those choices beat the plain trained model (validation macro-F1 0.550) "
-        "on 62% of bootstrap resamples of the validation split; it replaces the plain model "
-        "from 90%")
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
