@@ -90,7 +90,8 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
     counts = np.bincount(train[1], minlength=num_classes).tolist()
     as_dataset = lambda split: tf.data.Dataset.from_tensor_slices(  # noqa: E731
         (split[0], split[1].astype(np.int64)))
-    steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota)
+    steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
+                                 config.sampling)
     model = build_model(num_classes, config.image_size, width=config.width, weights="none")
     model.compile(optimizer=make_optimizer(config, steps),
                   loss=losses.make_loss(config.loss, class_counts=counts, alpha=config.alpha,

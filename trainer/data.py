@@ -116,10 +116,16 @@ def model_inputs(examples: tf.data.Dataset, num_classes: int) -> tf.data.Dataset
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def steps_per_epoch(counts: List[int], batch_size: int, species_quota: int = 0) -> int:
-    """An epoch's steps: as many images as train has, or the species quota's share of each
-    species when that is more (small data sets need more steps than one pass's worth)."""
-    images = max(sum(counts), species_quota * len(counts))
+def steps_per_epoch(counts: List[int], batch_size: int, species_quota: int = 0,
+                    sampling: str = "balanced") -> int:
+    """An epoch's steps: as many images as train has, or more where the species quota asks:
+    under quota sampling each species' images or the quota, whichever is more, summed; under
+    the others the quota times the species when that is more (small data sets need more steps
+    than one pass's worth)."""
+    if sampling == "quota":
+        images = sum(max(n, species_quota) for n in counts if n > 0)
+    else:
+        images = max(sum(counts), species_quota * len(counts))
     return max(1, math.ceil(images / batch_size))
 
 
@@ -149,12 +155,12 @@ def class_arrays(examples: tf.data.Dataset, held: np.ndarray) -> List[Optional[n
 
 def sampled_batches(examples: tf.data.Dataset, counts: List[int], mode: str,
                     budget: CacheBudget, batch_size: int, seed: int,
-                    augmentation: str) -> tf.data.Dataset:
+                    augmentation: str, species_quota: int = 0) -> tf.data.Dataset:
     """An endless stream of batches in which class c appears with sampling.class_weights's
-    share (natural, square-root or class-balanced); fit it with steps_per_epoch. The rarest
-    classes that fit the budget are held in memory, the others streamed and thinned."""
+    share (natural, square-root, class-balanced or quota); fit it with steps_per_epoch. The
+    rarest classes that fit the budget are held in memory, the others streamed and thinned."""
     num_classes = len(counts)
-    weights = sampling.class_weights(counts, mode)
+    weights = sampling.class_weights(counts, mode, species_quota)
     held = sampling.in_memory_classes(counts, HELD_COPIES * budget.bytes_per_example,
                                       budget.left)
     if not held.all():

@@ -22,7 +22,7 @@ BACKBONES = ("full", "frozen")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("flip_crop", "strong", "none")
-SAMPLING = ("natural", "sqrt", "balanced")  # trainer/sampling.py
+SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py
 
 # Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
 # them. Why each value: README, "The long-tail recipe"; the measurements: benchmarks/README.md.
@@ -93,8 +93,10 @@ class TrainerConfig:
                                             "90%% crops), strong (random-resized crops, flips, "
                                             "brightness and contrast) or none",
                                choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
-    sampling: str = option("natural", "how often each species is drawn in training",
-                           choices=SAMPLING)
+    sampling: str = option("natural", "how often each species is drawn in training: as in "
+                                      "the data, square-root, equally, or quota (as in the "
+                                      "data, species under --species-quota images raised to "
+                                      "it)", choices=SAMPLING)
     species_quota: int = option(0, "an epoch draws at least this many images per species (a "
                                    "per-species quota, as MEWC's): on data with fewer images "
                                    "per species an epoch takes more steps; 0: an epoch is as "

@@ -1,13 +1,15 @@
 """Class-aware sampling for the Trainer's tf.data pipeline.
 
-`class_weights(counts, mode)` gives the share of each class in the sampled stream:
+`class_weights(counts, mode, quota)` gives the share of each class in the sampled stream:
   natural   as in the data (n_c / N)
   sqrt      square-root sampling (n_c^0.5, normalised): rare classes more often, less than balanced
   balanced  every class equally often (1 / C): class-balanced sampling, as in cRT's second stage
+  quota     max(n_c, quota), normalised: the common classes as in the data, the rare ones raised
+            to the per-class quota (natural sampling with the rare classes over-sampled)
 `sampled(examples_by_class, weights, seed)` draws an endless stream with those shares from one
 repeated, shuffled dataset per class (tf.data.Dataset.sample_from_datasets), deterministic
-under the seed. An epoch stays N images (the train split's size) whatever the mode, so every
-mode has the same budget.
+under the seed. An epoch is N images (the train split's size) in every mode, or more where the
+species quota asks (trainer/data.py's steps_per_epoch).
 
 When the train split is too big to hold in memory (trainer/data.py's cache budget), the rarest
 classes are still held (`in_memory_classes`: rarest first while they fit) and the others are
@@ -21,16 +23,20 @@ from typing import List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-SAMPLING = ("natural", "sqrt", "balanced")
+SAMPLING = ("natural", "sqrt", "balanced", "quota")
 _POWER = {"natural": 1.0, "sqrt": 0.5, "balanced": 0.0}
 
 
-def class_weights(counts: Sequence[int], mode: str) -> np.ndarray:
-    """The share of each class in the sampled stream (sums to 1); classes with no example get 0."""
-    if mode not in _POWER:
+def class_weights(counts: Sequence[int], mode: str, quota: int = 0) -> np.ndarray:
+    """The share of each class in the sampled stream (sums to 1); classes with no example get 0.
+    `quota` is read by the quota mode only (0: natural)."""
+    if mode not in SAMPLING:
         raise ValueError(f"unknown sampling {mode!r}; choose one of {', '.join(SAMPLING)}")
     counts = np.asarray(counts, dtype=np.float64)
-    weights = np.where(counts > 0, counts ** _POWER[mode], 0.0)
+    if mode == "quota":
+        weights = np.where(counts > 0, np.maximum(counts, quota), 0.0)
+    else:
+        weights = np.where(counts > 0, counts ** _POWER[mode], 0.0)
     if weights.sum() <= 0:
         raise ValueError("no class has any example to sample")
     return weights / weights.sum()

@@ -59,7 +59,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     valid = data.cached_if_fits(valid, len(valid_labels), budget, "validation")
     train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output,
                             config.image_size)
-    steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota)
+    steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
+                                 config.sampling)
 
     with strategy.scope():
         model = build_model(num_classes, config.image_size, width=config.width,
@@ -154,12 +155,14 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
                 model.fit(batches, epochs=first, callbacks=callbacks, verbose=0)
         else:
             batches = data.sampled_batches(train, counts, config.sampling, budget.copy(),
-                                           config.batch_size, config.seed, config.augmentation)
+                                           config.batch_size, config.seed, config.augmentation,
+                                           config.species_quota)
             model.fit(distribute.shard(batches), epochs=first, steps_per_epoch=steps,
                       callbacks=callbacks, verbose=0)
     if resampled:
         batches = data.sampled_batches(train, counts, config.resampling, budget.copy(),
-                                       config.batch_size, config.seed + 1, config.augmentation)
+                                       config.batch_size, config.seed + 1, config.augmentation,
+                                       config.species_quota)
         model.fit(distribute.shard(batches), initial_epoch=first, epochs=config.epochs,
                   steps_per_epoch=steps, callbacks=callbacks, verbose=0)
 

@@ -22,6 +22,8 @@ def examples():
     ("balanced", 0, 11),
     ("balanced", 100, 25),
     ("balanced", 10, 11),   # a quota under the data's own size changes nothing
+    ("quota", 100, 27),     # 120 + 3 x 100 images: the rare species raised, the common kept
+    ("quota", 0, 11),
 ])
 def test_an_epoch_takes_the_quota_s_steps(sampling, quota, steps):
     config = TrainerConfig(sampling=sampling, species_quota=quota, epochs=2, batch_size=16,
@@ -29,7 +31,8 @@ def test_an_epoch_takes_the_quota_s_steps(sampling, quota, steps):
     model = tf.keras.Sequential([tf.keras.Input((2, 2, 3)), tf.keras.layers.Flatten(),
                                  tf.keras.layers.Dense(len(COUNTS), activation="softmax")])
     model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
-    planned = data.steps_per_epoch(COUNTS, config.batch_size, config.species_quota)
+    planned = data.steps_per_epoch(COUNTS, config.batch_size, config.species_quota,
+                                   config.sampling)
     assert planned == steps
     task.fit_stages(model, config, examples(), COUNTS, data.CacheBudget(1.0, 2), planned, [])
     assert int(model.optimizer.iterations) == 2 * steps

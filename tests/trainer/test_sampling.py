@@ -16,22 +16,32 @@ def test_class_weights():
     np.testing.assert_allclose(sampling.class_weights(COUNTS, "sqrt"), sqrt / sqrt.sum())
     np.testing.assert_allclose(sampling.class_weights(COUNTS, "balanced"), [0.25] * 4)
     np.testing.assert_allclose(sampling.class_weights([3, 0, 1], "balanced"), [0.5, 0, 0.5])
+    # Quota: the species under 50 images raised to 50, the others as in the data.
+    np.testing.assert_allclose(sampling.class_weights(COUNTS, "quota", 50),
+                               np.array([248, 60, 50, 50]) / 408)
+    np.testing.assert_allclose(sampling.class_weights([3, 0, 1], "quota", 2), [0.6, 0, 0.4])
+    np.testing.assert_allclose(sampling.class_weights(COUNTS, "quota", 0),
+                               sampling.class_weights(COUNTS, "natural"))
     with pytest.raises(ValueError, match="unknown sampling 'uniform'"):
         sampling.class_weights(COUNTS, "uniform")
 
 
+QUOTA = 100  # raises a class that is streamed from disk (60 images) as well as the rarest
+
+
 def stream(mode, seed, draws=8000):
     per_class = [tf.data.Dataset.from_tensor_slices(np.full(n, c)) for c, n in enumerate(COUNTS)]
-    draws_ = sampling.sampled(per_class, sampling.class_weights(COUNTS, mode), seed).take(draws)
+    weights = sampling.class_weights(COUNTS, mode, QUOTA)
+    draws_ = sampling.sampled(per_class, weights, seed).take(draws)
     return np.array(list(draws_.as_numpy_iterator()))
 
 
-@pytest.mark.parametrize("mode", ["natural", "sqrt", "balanced"])
+@pytest.mark.parametrize("mode", ["natural", "sqrt", "balanced", "quota"])
 def test_shares_over_many_draws(mode):
     labels = stream(mode, seed=3)
     shares = np.bincount(labels, minlength=len(COUNTS)) / len(labels)
     # 8,000 draws: a share's standard error is below 0.006; 0.02 is over 3 of them.
-    np.testing.assert_allclose(shares, sampling.class_weights(COUNTS, mode), atol=0.02)
+    np.testing.assert_allclose(shares, sampling.class_weights(COUNTS, mode, QUOTA), atol=0.02)
 
 
 def test_deterministic_under_a_seed():
@@ -58,8 +68,8 @@ def test_in_memory_classes_rarest_first_within_the_budget():
 
 def test_keep_probabilities_give_each_streamed_class_its_share():
     streamed = [True, True, False, False]
-    for mode in ("natural", "sqrt", "balanced"):
-        weights = sampling.class_weights(COUNTS, mode)
+    for mode in ("natural", "sqrt", "balanced", "quota"):
+        weights = sampling.class_weights(COUNTS, mode, QUOTA)
         keep = sampling.keep_probabilities(COUNTS, weights, streamed)
         assert keep.max() == pytest.approx(1.0) and keep[2] == keep[3] == 0
         kept = np.asarray(COUNTS) * keep  # expected kept examples per pass
@@ -71,7 +81,7 @@ def mixed_stream(mode, seed, held, draws=8000):
     stream in which every class is grouped (as a listing sorted by species would be)."""
     labels = np.concatenate([np.full(n, c) for c, n in enumerate(COUNTS)])
     examples = tf.data.Dataset.from_tensor_slices((np.arange(len(labels)), labels))
-    weights = sampling.class_weights(COUNTS, mode)
+    weights = sampling.class_weights(COUNTS, mode, QUOTA)
     in_memory = [tf.data.Dataset.from_tensor_slices((np.arange(n), np.full(n, c)))
                  if held[c] else None for c, n in enumerate(COUNTS)]
     keep = sampling.keep_probabilities(COUNTS, weights, ~np.asarray(held))
@@ -81,11 +91,11 @@ def mixed_stream(mode, seed, held, draws=8000):
     return np.array([y for _, y in stream.as_numpy_iterator()])
 
 
-@pytest.mark.parametrize("mode", ["sqrt", "balanced"])
+@pytest.mark.parametrize("mode", ["sqrt", "balanced", "quota"])
 def test_mixed_shares_over_many_draws(mode):
     labels = mixed_stream(mode, 3, np.array([False, False, True, True]))
     shares = np.bincount(labels, minlength=len(COUNTS)) / len(labels)
-    np.testing.assert_allclose(shares, sampling.class_weights(COUNTS, mode), atol=0.02)
+    np.testing.assert_allclose(shares, sampling.class_weights(COUNTS, mode, QUOTA), atol=0.02)
 
 
 def test_mixed_is_deterministic_under_a_seed_and_thins_each_pass_anew():
