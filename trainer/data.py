@@ -117,13 +117,13 @@ def model_inputs(examples: tf.data.Dataset, num_classes: int) -> tf.data.Dataset
 
 
 def steps_per_epoch(counts: List[int], batch_size: int, species_quota: int = 0,
-                    sampling: str = "balanced") -> int:
+                    sampling_mode: str = "natural") -> int:
     """An epoch's steps: as many images as train has, or more where the species quota asks:
     under quota sampling each species' images or the quota, whichever is more, summed; under
     the others the quota times the species when that is more (small data sets need more steps
     than one pass's worth)."""
-    if sampling == "quota":
-        images = sum(max(n, species_quota) for n in counts if n > 0)
+    if sampling_mode == "quota":
+        images = sampling.raised_to_quota(counts, species_quota).sum()
     else:
         images = max(sum(counts), species_quota * len(counts))
     return max(1, math.ceil(images / batch_size))

@@ -27,6 +27,13 @@ SAMPLING = ("natural", "sqrt", "balanced", "quota")
 _POWER = {"natural": 1.0, "sqrt": 0.5, "balanced": 0.0}
 
 
+def raised_to_quota(counts: Sequence[int], quota: int) -> np.ndarray:
+    """Each class's images an epoch under quota sampling: its count, or the quota where that is
+    more; 0 for a class with no example."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.where(counts > 0, np.maximum(counts, quota), 0.0)
+
+
 def class_weights(counts: Sequence[int], mode: str, quota: int = 0) -> np.ndarray:
     """The share of each class in the sampled stream (sums to 1); classes with no example get 0.
     `quota` is read by the quota mode only (0: natural)."""
@@ -34,7 +41,7 @@ def class_weights(counts: Sequence[int], mode: str, quota: int = 0) -> np.ndarra
         raise ValueError(f"unknown sampling {mode!r}; choose one of {', '.join(SAMPLING)}")
     counts = np.asarray(counts, dtype=np.float64)
     if mode == "quota":
-        weights = np.where(counts > 0, np.maximum(counts, quota), 0.0)
+        weights = raised_to_quota(counts, quota)
     else:
         weights = np.where(counts > 0, counts ** _POWER[mode], 0.0)
     if weights.sum() <= 0:
