@@ -2,22 +2,29 @@
 plain Keras baseline trains with exactly the Trainer's augmentation.
 
   flip_crop  a random horizontal flip and a random crop of ~90% of each side (the paper's era)
+  crop       the same crops without the flip: for classes whose mirror image is another class
+             or none (digits, letters, signs); an animal's mirror image is the same species
   strong     a random-resized crop (35-100% of the area, aspect 3:4-4:3), a flip, and small
              brightness and contrast changes: a species with 2 training images is seen in
              many framings. No hue change: colour is part of what tells species apart.
 """
 import tensorflow as tf
 
-MODES = ("flip_crop", "strong", "none")
+MODES = ("flip_crop", "crop", "strong", "none")
+
+
+def crop(pixels, seed):
+    """A random crop of ~90% of each side, resized back. It draws with seed + 1, as flip_crop
+    does after its flip: for a seed the two modes take the same crop and differ by the flip."""
+    size = pixels.shape[0]
+    side = max(1, round(size * 0.9))
+    pixels = tf.image.stateless_random_crop(pixels, [side, side, 3], seed + 1)
+    return tf.image.resize(pixels, [size, size])
 
 
 def flip_crop(pixels, seed):
     """A random horizontal flip and a random crop of ~90% of each side, resized back."""
-    size = pixels.shape[0]
-    crop = max(1, round(size * 0.9))
-    pixels = tf.image.stateless_random_flip_left_right(pixels, seed)
-    pixels = tf.image.stateless_random_crop(pixels, [crop, crop, 3], seed + 1)
-    return tf.image.resize(pixels, [size, size])
+    return crop(tf.image.stateless_random_flip_left_right(pixels, seed), seed)
 
 
 def strong(pixels, seed):
@@ -34,7 +41,7 @@ def strong(pixels, seed):
     return tf.clip_by_value(pixels, 0.0, 1.0)
 
 
-_FUNCTIONS = {"flip_crop": flip_crop, "strong": strong}
+_FUNCTIONS = {"flip_crop": flip_crop, "crop": crop, "strong": strong}
 
 
 def augment_dataset(dataset: tf.data.Dataset, seed: int, mode: str = "flip_crop"):

@@ -21,7 +21,7 @@ LOSSES = tuple(LOSS_PARAMETERS)
 BACKBONES = ("full", "frozen")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
-AUGMENTATIONS = ("flip_crop", "strong", "none")
+AUGMENTATIONS = ("flip_crop", "crop", "strong", "none")
 SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py
 
 # Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
@@ -90,7 +90,9 @@ class TrainerConfig:
     warmup_epochs: float = option(0.0, "epochs of linear learning-rate warm-up")
     seed: int = option(42, "seed of the initial weights, shuffling and augmentation")
     augmentation: str = option("flip_crop", "training-time augmentation: flip_crop (flips and "
-                                            "90%% crops), strong (random-resized crops, flips, "
+                                            "90%% crops), crop (the crops alone, for classes "
+                                            "whose mirror image is another or none: digits, "
+                                            "letters), strong (random-resized crops, flips, "
                                             "brightness and contrast) or none",
                                choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
     sampling: str = option("natural", "how often each species is drawn in training: as in "
