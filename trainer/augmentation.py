@@ -10,7 +10,7 @@ plain Keras baseline trains with exactly the Trainer's augmentation.
 """
 import tensorflow as tf
 
-MODES = ("flip_crop", "crop", "strong", "none")
+from trainer.hparams import AUGMENTATIONS as MODES  # the flag's choices; a function each below
 
 
 def crop(pixels, seed):

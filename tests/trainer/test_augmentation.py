@@ -43,6 +43,10 @@ def test_crop_takes_flip_crops_crop():
         assert np.array_equal(both, plain) or np.array_equal(both, mirror)
 
 
+def test_every_mode_of_the_flag_has_a_function():
+    assert set(augmentation.MODES) == set(augmentation._FUNCTIONS) | {"none"}
+
+
 def test_augment_dataset_is_seeded_and_names_an_unknown_mode():
     images = tf.data.Dataset.from_tensor_slices(
         (tf.random.stateless_uniform((6, SIZE, SIZE, 3), [3, 4]), tf.range(6)))
