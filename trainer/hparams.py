@@ -22,7 +22,7 @@ BACKBONES = ("full", "frozen")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("flip_crop", "crop", "strong", "none")
-SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py
+SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py draws each
 
 # Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
 # them. Why each value: README, "The long-tail recipe"; the measurements: benchmarks/README.md.

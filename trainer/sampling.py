@@ -23,7 +23,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-SAMPLING = ("natural", "sqrt", "balanced", "quota")
+from trainer.hparams import SAMPLING  # the flag's choices; the modes below
+
 _POWER = {"natural": 1.0, "sqrt": 0.5, "balanced": 0.0}
 
 
