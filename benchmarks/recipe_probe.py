@@ -5,7 +5,8 @@ The images (train/, test/, and valid/ when there is one) are decoded and resized
 does and held in memory. Training and the validation choices are the Trainer's own code:
 trainer/task.py's fit_stages (sampling, deferred re-sampling), trainer/stages.py's callbacks
 (weight averaging, best epoch) and choose_on_validation (cRT, post-hoc tau, prototype weight);
-the test split is then scored as the exported model scores. Without a valid/ folder, a share of
+the test split is then scored as the exported model scores (and --augmentation auto is
+decided as the Trainer decides it). Without a valid/ folder, a share of
 train is held out with the pipeline's count per species (the images drawn here, seeded).
 Test figures are printed beside validation's, to be read after a choice, never to make one.
 A dev/ folder, where the data root has one (digits_lt.py --dev-per-digit), is scored too: images
@@ -92,6 +93,8 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
         (split[0], split[1].astype(np.int64)))
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
+    config, _ = task.resolve_augmentation(config, as_dataset(train), as_dataset(valid),
+                                          num_classes)
     model = build_model(num_classes, config.image_size, width=config.width, weights="none")
     model.compile(optimizer=make_optimizer(config, steps),
                   loss=losses.make_loss(config.loss, class_counts=counts, alpha=config.alpha,
@@ -105,7 +108,8 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
     best.finish(average)
     report = task.choose_on_validation(model, config, counts, as_dataset(train),
                                        as_dataset(valid), valid[1])
-    result = {"seed": config.seed, "weights_kept": best.kept, "classifier": report["classifier"],
+    result = {"seed": config.seed, "augmentation": config.augmentation,
+              "weights_kept": best.kept, "classifier": report["classifier"],
               "posthoc_tau": report["posthoc_tau"], "prototype_weight": report["prototype_weight"],
               "validation_macro_f1": report["validation_f1"]}
     for split in ("test", "dev"):

@@ -10,7 +10,9 @@ plain Keras baseline trains with exactly the Trainer's augmentation.
 """
 import tensorflow as tf
 
-from trainer.hparams import AUGMENTATIONS as MODES  # the flag's choices; a function each below
+# The flag's choices: a function each below, but auto (decided before training, as
+# trainer/mirror_check.py says) and none.
+from trainer.hparams import AUGMENTATIONS as MODES
 
 
 def crop(pixels, seed):
@@ -50,6 +52,9 @@ def augment_dataset(dataset: tf.data.Dataset, seed: int, mode: str = "flip_crop"
     shuffled order pairs examples with other seeds."""
     if mode not in MODES:
         raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        raise ValueError("augmentation auto is decided on the data before training "
+                         "(trainer/task.py's resolve_augmentation): pass what it chose")
     if mode == "none":
         return dataset
     function = _FUNCTIONS[mode]

@@ -199,6 +199,21 @@ def pixel_batches(examples: tf.data.Dataset, batch_size: int = 256) -> tf.data.D
                         deterministic=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def thumbnails(examples: tf.data.Dataset, size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Float [0, 1] pixels shrunk to size x size (area averages), and the label ids, of a split
+    in reading order: what trainer/mirror_check.py reads."""
+    shrunk = examples.batch(256).map(
+        lambda x, y: (tf.image.resize(to_unit_range(x), [size, size], method="area"), y),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    pixels, ids = [], []
+    for x, y in shrunk.as_numpy_iterator():
+        pixels.append(x)
+        ids.append(y)
+    if not pixels:
+        return np.zeros((0, size, size, 3), np.float32), np.zeros((0,), np.int64)
+    return np.concatenate(pixels), np.concatenate(ids)
+
+
 def first_pixels(examples: tf.data.Dataset, n: int) -> np.ndarray:
     """Float [0, 1] pixels of the first n examples."""
     return np.array([x for x in pixel_batches(examples.take(n)).unbatch().as_numpy_iterator()])

@@ -21,7 +21,8 @@ LOSSES = tuple(LOSS_PARAMETERS)
 BACKBONES = ("full", "frozen")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
-AUGMENTATIONS = ("flip_crop", "crop", "strong", "none")
+# auto: flip_crop or crop, as trainer/mirror_check.py finds on the data before training.
+AUGMENTATIONS = ("auto", "flip_crop", "crop", "strong", "none")
 SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py draws each
 
 # Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
@@ -37,11 +38,13 @@ RECIPES = {
     # common species what balanced sampling took). Same optimiser, rate and augmentation as
     # the paper: AdamW, cosine decay and stronger crops lost in the measurements. Batches of 16
     # and a quota of 64 images per species an epoch: more steps, which small data needed most
-    # (the quota adds none where species have more images than that on average).
+    # (the quota adds none where species have more images than that on average). The paper's
+    # flips and crops, the flip left out where the data show that a mirror image changes the
+    # class (augmentation auto).
     "longtail": dict(
         loss="cross_entropy", sampling="balanced", batch_size=16, species_quota=64,
         average_last=0.25, classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True,
-        calibrate=True),
+        calibrate=True, augmentation="auto"),
 }
 
 
@@ -92,8 +95,10 @@ class TrainerConfig:
     augmentation: str = option("flip_crop", "training-time augmentation: flip_crop (flips and "
                                             "90%% crops), crop (the crops alone, for classes "
                                             "whose mirror image is another or none: digits, "
-                                            "letters), strong (random-resized crops, flips, "
-                                            "brightness and contrast) or none",
+                                            "letters), auto (flip_crop, or crop where the "
+                                            "train and validation images show that a mirror "
+                                            "image changes the class), strong (random-resized "
+                                            "crops, flips, brightness and contrast) or none",
                                choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
     sampling: str = option("natural", "how often each species is drawn in training: as in "
                                       "the data, square-root, equally, or quota (as in the "

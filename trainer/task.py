@@ -1,6 +1,8 @@
 """The Trainer's run_fn: reads Transform's output, trains the classifier as the recipe says,
 makes the validation-split choices, and exports for serving.
 
+  0. --augmentation auto: flip_crop, or crop where the images show that a mirror image
+     changes the class (trainer/mirror_check.py);
   1. train: model.fit on the train split, drawn as --sampling says, the last --resample-last
      share of the epochs drawn as --resampling says (deferred re-sampling); the validation
      split's macro-F1 is measured after each epoch; the weights kept are the mean of the last
@@ -26,8 +28,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from trainer import (data, distribute, export, head_only, losses, posthoc, stages,
-                     warm_start)
+from trainer import (data, distribute, export, head_only, losses, mirror_check, posthoc,
+                     stages, warm_start)
 from trainer.callbacks import EpochProgress
 from trainer.hparams import TrainerConfig
 from trainer.model import build_model
@@ -61,6 +63,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                             config.image_size)
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
+    config, augmentation_choice = resolve_augmentation(config, train, valid, num_classes)
 
     with strategy.scope():
         model = build_model(num_classes, config.image_size, width=config.width,
@@ -121,7 +124,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   weights_kept=best.kept,
                   validation_images=int(len(valid_labels)), species=species,
-                  train_counts=counts)
+                  train_counts=counts, augmentation=augmentation_choice)
     module = export.ServingModule(
         model, tft_output, posthoc_tau=report["posthoc_tau"], class_counts=counts,
         prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"],
@@ -132,6 +135,23 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   warmup_images=export.encode_warmup_images(
                       data.first_pixels(valid, WARMUP_IMAGES)) if len(valid_labels) else [])
     write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
+
+
+def resolve_augmentation(config: TrainerConfig, train, valid, num_classes: int):
+    """--augmentation auto becomes flip_crop or crop, as trainer/mirror_check.py finds on the
+    train and validation images ((uint8 pixels, label id) datasets; one pass over each).
+    Returns the config to train with and what was chosen, on what (None: nothing to choose)."""
+    if config.augmentation != "auto":
+        return config, None
+    images, ids = data.thumbnails(train.concatenate(valid), mirror_check.THUMBNAIL)
+    result = mirror_check.check(images, ids, num_classes)
+    log.info("augmentation auto: %s (nearest class mean, leave-one-out on %d images: "
+             "%.1f%% right, %.1f%% of their mirror images; z %.1f)", result.augmentation,
+             result.images, 100 * result.accuracy, 100 * result.mirrored_accuracy, result.z)
+    choice = {"asked": "auto", "chosen": result.augmentation,
+              "chosen_on": "the train and validation images (leave-one-out)",
+              "mirror_check": dataclasses.asdict(result)}
+    return dataclasses.replace(config, augmentation=result.augmentation), choice
 
 
 def fit_stages(model, config: TrainerConfig, train, counts: List[int],

@@ -118,6 +118,14 @@ def recipe_lines(settings: dict, choices: dict) -> list:
     changed = [f"{name} {value}" for name, value in sorted(settings.items())
                if name in PAPER_DEFAULTS and name not in SHOWN and value != PAPER_DEFAULTS[name]]
     lines = [f"- changed from the paper's settings: {', '.join(changed)}"] if changed else []
+    augmentation = choices.get("augmentation")
+    if augmentation:
+        check = augmentation["mirror_check"]
+        lines.append(
+            f"- augmentation {augmentation['asked']} chose {augmentation['chosen']}, on "
+            f"{augmentation['chosen_on']}: the nearest class mean on their pixels was right "
+            f"for {check['accuracy']:.0%} of them and for {check['mirrored_accuracy']:.0%} of "
+            f"their mirror images (chance {check['chance']:.0%}; z {check['z']:.1f})")
     if choices:
         # Reports from before weight averaging name the best epoch only.
         kept = choices.get("weights_kept") or f"those of epoch {choices.get('best_epoch')}"

@@ -44,7 +44,7 @@ def test_crop_takes_flip_crops_crop():
 
 
 def test_every_mode_of_the_flag_has_a_function():
-    assert set(augmentation.MODES) == set(augmentation._FUNCTIONS) | {"none"}
+    assert set(augmentation.MODES) == set(augmentation._FUNCTIONS) | {"auto", "none"}
 
 
 def test_augment_dataset_is_seeded_and_names_an_unknown_mode():

@@ -170,6 +170,14 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
                         "the answers kept were right 96% of the time (target 95%) and covered "
                         "40% of the images; scores calibrated with temperature 1.8 (calibration "
                         "error 0.210 before, 0.040 after)")
+    decided = dict(choices, augmentation={
+        "asked": "auto", "chosen": "crop", "chosen_on": "the train and validation images",
+        "mirror_check": {"accuracy": 0.916, "mirrored_accuracy": 0.676, "chance": 0.1,
+                         "z": 9.08}})
+    assert recipe_lines({}, decided)[0] == (
+        "- augmentation auto chose crop, on the train and validation images: the nearest "
+        "class mean on their pixels was right for 92% of them and for 68% of their mirror "
+        "images (chance 10%; z 9.1)")
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
