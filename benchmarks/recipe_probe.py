@@ -93,8 +93,8 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
         (split[0], split[1].astype(np.int64)))
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
-    config, _ = task.resolve_augmentation(config, as_dataset(train), as_dataset(valid),
-                                          num_classes)
+    config, augmentation = task.resolve_augmentation(config, as_dataset(train),
+                                                     as_dataset(valid), num_classes)
     model = build_model(num_classes, config.image_size, width=config.width, weights="none")
     model.compile(optimizer=make_optimizer(config, steps),
                   loss=losses.make_loss(config.loss, class_counts=counts, alpha=config.alpha,
@@ -108,7 +108,7 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
     best.finish(average)
     report = task.choose_on_validation(model, config, counts, as_dataset(train),
                                        as_dataset(valid), valid[1])
-    result = {"seed": config.seed, "augmentation": config.augmentation,
+    result = {"seed": config.seed, "augmentation": augmentation or config.augmentation,
               "weights_kept": best.kept, "classifier": report["classifier"],
               "posthoc_tau": report["posthoc_tau"], "prototype_weight": report["prototype_weight"],
               "validation_macro_f1": report["validation_f1"]}

@@ -8,7 +8,8 @@ container's limit), else it is streamed from disk on every epoch through a bound
 buffer. Class-aware sampling holds the rarest species in memory and thins the stream of the
 others (trainer/sampling.py). The pixels become float [0, 1] only in the batches
 (trainer/preprocessing.py). What still grows with the data: the train embeddings (a few kB an
-image) that prototypes and cRT are fitted on (task.py).
+image) that prototypes and cRT are fitted on (task.py), and the 16-pixel thumbnails (3 kB an
+image) that --augmentation auto reads (mirror_check.py).
 """
 import logging
 import math

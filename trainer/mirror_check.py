@@ -68,8 +68,8 @@ def loo_nearest_mean(features: np.ndarray, labels: np.ndarray, queries: np.ndarr
 def check(thumbnails: np.ndarray, labels: np.ndarray, num_classes: int) -> MirrorCheck:
     """thumbnails: float [n, height, width, channels] of the labelled images; labels [n] ids."""
     labels = np.asarray(labels, np.int64)
-    flat = thumbnails.reshape(len(thumbnails), -1).astype(np.float64)
-    mirrored = thumbnails[:, :, ::-1].reshape(len(thumbnails), -1).astype(np.float64)
+    flat = thumbnails.reshape(len(thumbnails), -1).astype(np.float32)
+    mirrored = thumbnails[:, :, ::-1].reshape(len(thumbnails), -1).astype(np.float32)
     centre, scale = flat.mean(axis=0), flat.std(axis=0) + 1e-3
     flat, mirrored = (flat - centre) / scale, (mirrored - centre) / scale
     right = loo_nearest_mean(flat, labels, flat, num_classes) == labels
