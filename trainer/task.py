@@ -63,7 +63,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                             config.image_size)
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
-    config, augmentation_choice = resolve_augmentation(config, train, valid, num_classes)
+    # A sweep's fast mode: the frozen backbone's features are computed once for all
+    # configurations; only the head trains (no augmentation: features are fixed).
+    head_only_mode = config.backbone == "frozen" and bool(config.feature_cache_dir)
+    augmentation_choice = None
+    if not head_only_mode:
+        config, augmentation_choice = resolve_augmentation(config, train, valid, num_classes)
 
     with strategy.scope():
         model = build_model(num_classes, config.image_size, width=config.width,
@@ -93,9 +98,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     callbacks = [
         tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
         tf.keras.callbacks.TerminateOnNaN(), EpochProgress(config.epochs)]
-    if config.backbone == "frozen" and config.feature_cache_dir:
-        # A sweep's fast mode: the frozen backbone's features are computed once for all
-        # configurations; only the head trains (no augmentation: features are fixed).
+    if head_only_mode:
         head_only.fit_head(model, data.model_inputs(train, num_classes).batch(config.batch_size),
                            data.model_inputs(valid, num_classes).batch(config.batch_size),
                            config.feature_cache_dir,

@@ -113,6 +113,21 @@ def test_evaluation_has_group_and_species_slices(run):
     assert outputs["blessed"] and outputs["pushed"]
 
 
+def test_trainer_decides_the_flip_on_train_and_validation_and_reports_it(run):
+    """The default recipe asks --augmentation auto: the Trainer checks every train and
+    validation image (none of test) and trains with what it chose."""
+    models = os.path.join(run.pipeline_root, "Trainer", "model")
+    first = min(os.listdir(models), key=int)
+    with open(os.path.join(models, first, "Format-Serving", "assets.extra",
+                           "training_report.json")) as handle:
+        report = json.load(handle)
+    choice = report["augmentation"]
+    assert run.trainer.augmentation == "auto" and choice["asked"] == "auto"
+    assert choice["mirror_check"]["images"] == sum(TRAIN.values())
+    # Demo shapes are drawn at random rotations: a mirror image is the same species.
+    assert choice["chosen"] == "flip_crop" == report["settings"]["augmentation"]
+
+
 def test_rerun_reuses_upstream_outputs_and_warm_starts(run):
     """A new training config retrains, but ingestion and Transform come from the cache; with
     --warm-start the Trainer starts from the first (blessed) model's weights."""
