@@ -1,6 +1,6 @@
 """The blessing protects rare species: two real pipeline runs on one data root and output dir.
 
-1. A model with post-hoc logit adjustment (--posthoc-tau 1, Menon et al.) that gives rare
+1. A model with post-hoc logit adjustment (--posthoc-tau 3, Menon et al.) that gives rare
    species a chance: the first model, blessed and pushed (no baseline yet).
 2. The same training without the adjustment (--posthoc-tau 0): it predicts the common species,
    so on this test set (common species with 30 images, rare ones with 8) it GAINS overall
@@ -50,7 +50,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("blessing")
     demo_data.generate(tmp / "data", seed=5, image_size=48, species=COMMON + RARE,
                        train_counts=TRAIN, test_counts=TEST)
-    adjusted = small_config(tmp, recipe="paper", epochs=8, loss="cross_entropy", posthoc_tau=1.0)
+    adjusted = small_config(tmp, recipe="paper", epochs=8, loss="cross_entropy", posthoc_tau=3.0)
     first = run_and_report(adjusted)
     plain = dataclasses.replace(adjusted,
                                 trainer=dataclasses.replace(adjusted.trainer, posthoc_tau=0.0))
