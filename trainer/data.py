@@ -203,9 +203,8 @@ def pixel_batches(examples: tf.data.Dataset, batch_size: int = 256) -> tf.data.D
 def thumbnails(examples: tf.data.Dataset, size: int) -> Tuple[np.ndarray, np.ndarray]:
     """Float [0, 1] pixels shrunk to size x size (area averages), and the label ids, of a split
     in reading order: what trainer/mirror_check.py reads."""
-    shrunk = examples.batch(256).map(
-        lambda x, y: (tf.image.resize(to_unit_range(x), [size, size], method="area"), y),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    shrunk = labelled_pixel_batches(examples).map(
+        lambda x, y: (tf.image.resize(x, [size, size], method="area"), y))
     pixels, ids = [], []
     for x, y in shrunk.as_numpy_iterator():
         pixels.append(x)
