@@ -91,6 +91,7 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
     counts = np.bincount(train[1], minlength=num_classes).tolist()
     as_dataset = lambda split: tf.data.Dataset.from_tensor_slices(  # noqa: E731
         (split[0], split[1].astype(np.int64)))
+    config, _ = task.resolve_sampling(config, counts)
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
     config, augmentation = task.resolve_augmentation(config, as_dataset(train),
@@ -109,6 +110,7 @@ def run(config: TrainerConfig, splits: dict, species: list, valid_share: float) 
     report = task.choose_on_validation(model, config, counts, as_dataset(train),
                                        as_dataset(valid), valid[1])
     result = {"seed": config.seed, "augmentation": augmentation or config.augmentation,
+              "sampling": config.sampling,
               "weights_kept": best.kept, "classifier": report["classifier"],
               "posthoc_tau": report["posthoc_tau"], "prototype_weight": report["prototype_weight"],
               "validation_macro_f1": report["validation_f1"]}

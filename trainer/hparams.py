@@ -23,7 +23,9 @@ OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 # auto: flip_crop or crop, as trainer/mirror_check.py finds on the data before training.
 AUGMENTATIONS = ("auto", "flip_crop", "crop", "strong", "none")
-SAMPLING = ("natural", "sqrt", "balanced", "quota")  # trainer/sampling.py draws each
+# trainer/sampling.py draws each; auto: quota where the species average at least the species
+# quota's images, else balanced (trainer/sampling.py's resolve, from the train counts).
+SAMPLING = ("auto", "natural", "sqrt", "balanced", "quota")
 
 # Training recipes: values over TrainerConfig's defaults (the paper's); explicit flags override
 # them. Why each value: README, "The long-tail recipe"; the measurements: benchmarks/README.md.
@@ -31,18 +33,20 @@ RECIPES = {
     # The paper's setup, exactly: Adam at a constant rate, natural sampling, flips and crops,
     # the loss from --loss (default its sigmoid focal loss), the last epoch's weights.
     "paper": {},
-    # Class-balanced sampling throughout, cross-entropy, the mean of the last quarter of the
-    # epochs' weights (a small validation split picked worse single epochs), then a
-    # classifier re-trained on balanced batches and prototype scores, kept where validation
-    # says, and a post-hoc adjustment fitted on validation (a negative tau gives back the
-    # common species what balanced sampling took). Same optimiser, rate and augmentation as
-    # the paper: AdamW, cosine decay and stronger crops lost in the measurements. Batches of 16
-    # and a quota of 64 images per species an epoch: more steps, which small data needed most
-    # (the quota adds none where species have more images than that on average). The paper's
-    # flips and crops, the flip left out where the data show that a mirror image changes the
-    # class (augmentation auto).
+    # Cross-entropy on class-aware batches (auto sampling: MEWC's per-species quota where the
+    # species average at least the quota's images, as field data do; class-balanced on small
+    # sets, where a quota would draw almost every species equally anyway), the mean of the last
+    # quarter of the epochs' weights (a small validation split picked worse single epochs),
+    # then a classifier re-trained on balanced batches and prototype scores, kept where
+    # validation says, and a post-hoc adjustment fitted on validation (a negative tau gives
+    # back the common species what class-aware sampling took). Same optimiser, rate and
+    # augmentation as the paper: AdamW, cosine decay and stronger crops lost in the
+    # measurements. Batches of 16 and a quota of 64 images per species an epoch: more steps,
+    # which small data needed most (on larger sets the quota adds only the rare species'
+    # extra draws). The paper's flips and crops, the flip left out where the data show that a
+    # mirror image changes the class (augmentation auto).
     "longtail": dict(
-        loss="cross_entropy", sampling="balanced", batch_size=16, species_quota=64,
+        loss="cross_entropy", sampling="auto", batch_size=16, species_quota=64,
         average_last=0.25, classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True,
         calibrate=True, augmentation="auto"),
 }
@@ -101,9 +105,11 @@ class TrainerConfig:
                                             "crops, flips, brightness and contrast) or none",
                                choices=AUGMENTATIONS, aliases={"--no-augment": "none"})
     sampling: str = option("natural", "how often each species is drawn in training: as in "
-                                      "the data, square-root, equally, or quota (as in the "
+                                      "the data, square-root, equally, quota (as in the "
                                       "data, species under --species-quota images raised to "
-                                      "it)", choices=SAMPLING)
+                                      "it), or auto (quota where the species average at "
+                                      "least --species-quota train images, else balanced)",
+                           choices=SAMPLING)
     species_quota: int = option(0, "an epoch draws at least this many images per species (a "
                                    "per-species quota, as MEWC's): on data with fewer images "
                                    "per species an epoch takes more steps; 0: an epoch is as "

@@ -6,6 +6,8 @@
   balanced  every class equally often (1 / C): class-balanced sampling, as in cRT's second stage
   quota     max(n_c, quota), normalised: the common classes as in the data, the rare ones raised
             to the per-class quota (natural sampling with the rare classes over-sampled)
+  auto      quota where the species average at least `quota` train images, else balanced
+            (`resolve`, before training: the train counts decide, nothing else)
 `sampled(examples_by_class, weights, seed)` draws an endless stream with those shares from one
 repeated, shuffled dataset per class (tf.data.Dataset.sample_from_datasets), deterministic
 under the seed. An epoch is N images (the train split's size) in every mode, or more where the
@@ -35,11 +37,28 @@ def raised_to_quota(counts: Sequence[int], quota: int) -> np.ndarray:
     return np.where(counts > 0, np.maximum(counts, quota), 0.0)
 
 
+def resolve(mode: str, counts: Sequence[int], quota: int) -> str:
+    """The sampling to train with: `mode` as it is, except auto. Auto is quota sampling where
+    the species with train images average at least `quota` of them (`quota` > 0), else
+    balanced. Why: where the common species have hundreds of varied images (field data, the
+    demo), balanced sampling shows each of them a 1/C share of an epoch, far less than a pass,
+    and they are not learnt when training ends; a per-species quota (MEWC's) keeps them as in
+    the data and raises only the rare ones. On small sets most species are under the quota
+    anyway, and drawing every species equally did better there."""
+    if mode != "auto":
+        return mode
+    present = [n for n in counts if n > 0]
+    if quota > 0 and present and sum(present) / len(present) >= quota:
+        return "quota"
+    return "balanced"
+
+
 def class_weights(counts: Sequence[int], mode: str, quota: int = 0) -> np.ndarray:
     """The share of each class in the sampled stream (sums to 1); classes with no example get 0.
-    `quota` is read by the quota mode only (0: natural)."""
-    if mode not in SAMPLING:
-        raise ValueError(f"unknown sampling {mode!r}; choose one of {', '.join(SAMPLING)}")
+    `quota` is read by the quota mode only (0: natural). Auto must be resolved first."""
+    if mode not in SAMPLING or mode == "auto":
+        raise ValueError(f"unknown sampling {mode!r}; choose one of "
+                         f"{', '.join(m for m in SAMPLING if m != 'auto')} (resolve auto first)")
     counts = np.asarray(counts, dtype=np.float64)
     if mode == "quota":
         weights = raised_to_quota(counts, quota)

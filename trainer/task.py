@@ -1,7 +1,8 @@
 """The Trainer's run_fn: reads Transform's output, trains the classifier as the recipe says,
 makes the validation-split choices, and exports for serving.
 
-  0. --augmentation auto: flip_crop, or crop where the images show that a mirror image
+  0. --sampling auto: quota or balanced, as the train counts say (trainer/sampling.py);
+     --augmentation auto: flip_crop, or crop where the images show that a mirror image
      changes the class (trainer/mirror_check.py);
   1. train: model.fit on the train split, drawn as --sampling says, the last --resample-last
      share of the epochs drawn as --resampling says (deferred re-sampling); the validation
@@ -29,7 +30,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from trainer import (data, distribute, export, head_only, losses, mirror_check, posthoc,
-                     stages, warm_start)
+                     sampling, stages, warm_start)
 from trainer.callbacks import EpochProgress
 from trainer.hparams import TrainerConfig
 from trainer.model import build_model
@@ -61,6 +62,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     valid = data.cached_if_fits(valid, len(valid_labels), budget, "validation")
     train = data.read_split(fn_args.train_files, fn_args.data_accessor, tft_output,
                             config.image_size)
+    config, sampling_choice = resolve_sampling(config, counts)
     steps = data.steps_per_epoch(counts, config.batch_size, config.species_quota,
                                  config.sampling)
     # A sweep's fast mode: the frozen backbone's features are computed once for all
@@ -127,7 +129,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   weights_kept=best.kept,
                   validation_images=int(len(valid_labels)), species=species,
-                  train_counts=counts, augmentation=augmentation_choice)
+                  train_counts=counts, augmentation=augmentation_choice,
+                  sampling=sampling_choice)
     module = export.ServingModule(
         model, tft_output, posthoc_tau=report["posthoc_tau"], class_counts=counts,
         prototypes=report.pop("_prototypes"), prototype_weight=report["prototype_weight"],
@@ -138,6 +141,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                   warmup_images=export.encode_warmup_images(
                       data.first_pixels(valid, WARMUP_IMAGES)) if len(valid_labels) else [])
     write_report(report, fn_args.model_run_dir, fn_args.serving_model_dir)
+
+
+def resolve_sampling(config: TrainerConfig, counts: List[int]):
+    """--sampling auto (and --resampling auto) become quota or balanced, as the train counts
+    say (trainer/sampling.py's resolve). Returns the config to train with and what was chosen,
+    on what (None: nothing to choose)."""
+    if "auto" not in (config.sampling, config.resampling):
+        return config, None
+    chosen = {name: sampling.resolve(getattr(config, name), counts, config.species_quota)
+              for name in ("sampling", "resampling")}
+    present = [n for n in counts if n > 0]
+    mean = sum(present) / max(len(present), 1)
+    log.info("sampling auto: %s (species average %.1f train images; species quota %d)",
+             chosen["sampling"], mean, config.species_quota)
+    choice = {"asked": config.sampling, "chosen": chosen["sampling"],
+              "resampling_asked": config.resampling, "resampling_chosen": chosen["resampling"],
+              "chosen_on": "the train counts", "mean_train_images": round(mean, 2),
+              "species_quota": config.species_quota}
+    return dataclasses.replace(config, **chosen), choice
 
 
 def resolve_augmentation(config: TrainerConfig, train, valid, num_classes: int):

@@ -126,6 +126,12 @@ def recipe_lines(settings: dict, choices: dict) -> list:
             f"{augmentation['chosen_on']}: the nearest class mean on their pixels was right "
             f"for {check['accuracy']:.0%} of them and for {check['mirrored_accuracy']:.0%} of "
             f"their mirror images (chance {check['chance']:.0%}; z {check['z']:.1f})")
+    sampling = choices.get("sampling")
+    if sampling:
+        lines.append(
+            f"- sampling {sampling['asked']} chose {sampling['chosen']}, on "
+            f"{sampling['chosen_on']}: the species average {sampling['mean_train_images']:.1f} "
+            f"train images, the species quota is {sampling['species_quota']}")
     if choices:
         # Reports from before weight averaging name the best epoch only.
         kept = choices.get("weights_kept") or f"those of epoch {choices.get('best_epoch')}"

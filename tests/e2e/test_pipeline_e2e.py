@@ -113,9 +113,10 @@ def test_evaluation_has_group_and_species_slices(run):
     assert outputs["blessed"] and outputs["pushed"]
 
 
-def test_trainer_decides_the_flip_on_train_and_validation_and_reports_it(run):
+def test_trainer_decides_the_flip_and_the_sampling_and_reports_them(run):
     """The default recipe asks --augmentation auto: the Trainer checks every train and
-    validation image (none of test) and trains with what it chose."""
+    validation image (none of test) and trains with what it chose; and --sampling auto, which
+    the train counts decide."""
     models = os.path.join(run.pipeline_root, "Trainer", "model")
     first = min(os.listdir(models), key=int)
     with open(os.path.join(models, first, "Format-Serving", "assets.extra",
@@ -126,6 +127,12 @@ def test_trainer_decides_the_flip_on_train_and_validation_and_reports_it(run):
     assert choice["mirror_check"]["images"] == sum(TRAIN.values())
     # Demo shapes are drawn at random rotations: a mirror image is the same species.
     assert choice["chosen"] == "flip_crop" == report["settings"]["augmentation"]
+    # A few images a species, far under the recipe's quota of 64: balanced sampling.
+    sampling = report["sampling"]
+    assert run.trainer.sampling == sampling["asked"] == "auto"
+    assert sampling["species_quota"] == 64
+    assert sampling["mean_train_images"] == sum(report["train_counts"]) / len(SPECIES) < 64
+    assert sampling["chosen"] == "balanced" == report["settings"]["sampling"]
 
 
 def test_rerun_reuses_upstream_outputs_and_warm_starts(run):

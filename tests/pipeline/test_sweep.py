@@ -81,7 +81,7 @@ def test_a_recipe_column_with_settings_of_its_own(tmp_path):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("longtail:sampling=natura", "sampling is one of natural, sqrt, balanced"),
+    ("longtail:sampling=natura", "sampling is one of auto, natural, sqrt, balanced"),
     ("longtail:epochs=two", "epochs takes a value of type int"),
     ("longtail:prototypes=maybe", "prototypes takes a value of type bool"),
     ("longtail:seed=3", "bad setting 'seed=3'"),  # each repeat's own

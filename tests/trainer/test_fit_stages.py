@@ -24,10 +24,17 @@ def examples():
     ("balanced", 10, 11),   # a quota under the data's own size changes nothing
     ("quota", 100, 27),     # 120 + 3 x 100 images: the rare species raised, the common kept
     ("quota", 0, 11),
+    ("auto", 100, 25),      # 42 images a species, under the quota: balanced
+    ("auto", 40, 15),       # 42 a species, at least the quota: quota (120 + 40 + 2 x 40)
 ])
 def test_an_epoch_takes_the_quota_s_steps(sampling, quota, steps):
     config = TrainerConfig(sampling=sampling, species_quota=quota, epochs=2, batch_size=16,
                            augmentation="none", seed=3)
+    config, choice = task.resolve_sampling(config, COUNTS)
+    if sampling == "auto":
+        assert choice["chosen"] == config.sampling and choice["mean_train_images"] == 42.0
+    else:
+        assert choice is None
     model = tf.keras.Sequential([tf.keras.Input((2, 2, 3)), tf.keras.layers.Flatten(),
                                  tf.keras.layers.Dense(len(COUNTS), activation="softmax")])
     model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="categorical_crossentropy")

@@ -24,6 +24,21 @@ def test_class_weights():
                                sampling.class_weights(COUNTS, "natural"))
     with pytest.raises(ValueError, match="unknown sampling 'uniform'"):
         sampling.class_weights(COUNTS, "uniform")
+    with pytest.raises(ValueError, match="resolve auto first"):
+        sampling.class_weights(COUNTS, "auto")
+
+
+@pytest.mark.parametrize("counts, quota, chosen", [
+    ([248, 60, 8, 2], 64, "quota"),    # 79.5 images a species: field-like, the quota
+    ([248, 60, 8, 2], 80, "balanced"),  # 79.5, just under the quota
+    ([140, 87, 54, 34, 21, 13, 8, 5, 3, 2], 64, "balanced"),  # 36.7 a species: small
+    ([64, 64, 0], 64, "quota"),        # a species with no train image does not count
+    ([300, 2], 0, "balanced"),         # no quota: nothing to raise the rare ones to
+])
+def test_auto_is_the_quota_where_species_average_the_quota(counts, quota, chosen):
+    assert sampling.resolve("auto", counts, quota) == chosen
+    for mode in ("natural", "sqrt", "balanced", "quota"):
+        assert sampling.resolve(mode, counts, quota) == mode
 
 
 QUOTA = 100  # raises a class that is streamed from disk (60 images) as well as the rarest

@@ -178,6 +178,12 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
         "- augmentation auto chose crop, on the train and validation images: the nearest "
         "class mean on their pixels was right for 92% of them and for 68% of their mirror "
         "images (chance 10%; z 9.1)")
+    sampled = dict(choices, sampling={
+        "asked": "auto", "chosen": "quota", "chosen_on": "the train counts",
+        "mean_train_images": 90.6, "species_quota": 64})
+    assert recipe_lines({}, sampled)[0] == (
+        "- sampling auto chose quota, on the train counts: the species average 90.6 train "
+        "images, the species quota is 64")
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
