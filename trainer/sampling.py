@@ -47,10 +47,13 @@ def resolve(mode: str, counts: Sequence[int], quota: int) -> str:
     anyway, and drawing every species equally did better there."""
     if mode != "auto":
         return mode
+    return "quota" if 0 < quota <= species_average(counts) else "balanced"
+
+
+def species_average(counts: Sequence[int]) -> float:
+    """Train images a species, over the species that have any (0 when none has)."""
     present = [n for n in counts if n > 0]
-    if quota > 0 and present and sum(present) / len(present) >= quota:
-        return "quota"
-    return "balanced"
+    return sum(present) / len(present) if present else 0.0
 
 
 def class_weights(counts: Sequence[int], mode: str, quota: int = 0) -> np.ndarray:

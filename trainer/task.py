@@ -151,8 +151,7 @@ def resolve_sampling(config: TrainerConfig, counts: List[int]):
         return config, None
     chosen = {name: sampling.resolve(getattr(config, name), counts, config.species_quota)
               for name in ("sampling", "resampling")}
-    present = [n for n in counts if n > 0]
-    mean = sum(present) / max(len(present), 1)
+    mean = sampling.species_average(counts)
     log.info("sampling auto: %s (species average %.1f train images; species quota %d)",
              chosen["sampling"], mean, config.species_quota)
     choice = {"asked": config.sampling, "chosen": chosen["sampling"],
