@@ -131,11 +131,6 @@ class TrainerConfig:
     prototypes: bool = option(False, "add nearest-class-mean scores on the model's embedding "
                                      "(exported in the model), weighted as the validation "
                                      "split says")
-    refit_with_validation: bool = option(False, "after the validation choices, recompute the "
-                                                "prototypes and re-train the cRT classifier "
-                                                "(when kept) on the train and validation "
-                                                "images together: rare species gain the "
-                                                "validation split's images")
     fit_posthoc: bool = option(False, "fit the post-hoc logit adjustment tau (and the "
                                       "prototype weight) on the validation split")
     calibrate: bool = option(False, "fit a temperature on the validation split so that scores "

@@ -260,17 +260,6 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
     calibrated = posthoc.softmax_scores(log_scores, temperature)
     abstain = posthoc.abstain_threshold(calibrated, valid_labels, config.target_precision)
-    refit = None
-    if config.refit_with_validation and train_embeddings is not None:
-        # The choices are made; the validation images now serve as training data for what
-        # the choices kept (the backbone stays as trained). Temperature and threshold keep
-        # their fit on the scores before the refit, which had not seen these images.
-        refit = refit_with_validation(
-            model, config, name != "trained", adjustment.prototype_weight > 0,
-            np.concatenate([train_embeddings, valid_embeddings]),
-            np.concatenate([train_labels, np.asarray(valid_labels, train_labels.dtype)]))
-        if adjustment.prototype_weight:
-            class_prototypes = refit.pop("_prototypes")
     return {"classifier": name, "posthoc_tau": adjustment.tau,
             "prototype_weight": adjustment.prototype_weight,
             "validation_f1": adjustment.validation_f1,
@@ -280,30 +269,10 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
             "validation_ece": {"before": posthoc.expected_calibration_error(
                 posthoc.softmax_scores(log_scores), valid_labels),
                 "after": posthoc.expected_calibration_error(calibrated, valid_labels)},
-            "refit_with_validation": refit,
             "abstain_threshold": abstain.threshold,
             "abstain": dict(dataclasses.asdict(abstain),
                             target_precision=config.target_precision),
             "chosen_on": f"the validation split ({len(valid_labels)} images)"}
-
-
-def refit_with_validation(model, config: TrainerConfig, retrained: bool, with_prototypes: bool,
-                          embeddings: np.ndarray, labels: np.ndarray) -> dict:
-    """Re-trains the cRT classifier (where it was kept) and recomputes the prototypes (where
-    they are used) on `embeddings`, the train and validation splits' together. Returns what
-    was refit, on how many images (and, under "_prototypes", the new prototypes)."""
-    num_classes = model.layers[-1].units
-    done = {"images": int(len(labels)),
-            "per_species_minimum": int(np.bincount(labels, minlength=num_classes).min()),
-            "refit": []}
-    if retrained:
-        stages.retrain_classifier(model, embeddings, labels, config.classifier_retrain_epochs,
-                                  config.batch_size, config.seed)
-        done["refit"].append("classifier (cRT)")
-    if with_prototypes:
-        done["_prototypes"] = posthoc.prototypes(embeddings, labels, num_classes)
-        done["refit"].append("prototypes")
-    return done
 
 
 def write_report(report: dict, model_run_dir: str, serving_model_dir: str) -> None:

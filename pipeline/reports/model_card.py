@@ -142,12 +142,6 @@ def recipe_lines(settings: dict, choices: dict) -> list:
             f"post-hoc tau {choices.get('posthoc_tau')}, prototype weight "
             f"{choices.get('prototype_weight')} (validation macro-F1 "
             f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")
-        refit = choices.get("refit_with_validation")
-        if refit:
-            lines.append(
-                f"- then refit on the train and validation images ({refit['images']}, at "
-                f"least {refit['per_species_minimum']} a species): "
-                f"{', '.join(refit['refit']) or 'nothing (neither cRT nor prototypes kept)'}")
     elif settings:
         lines.append(f"- post-hoc logit adjustment tau {settings.get('posthoc_tau', 0.0)}")
     abstain, ece = choices.get("abstain"), choices.get("validation_ece")

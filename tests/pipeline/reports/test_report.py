@@ -184,12 +184,6 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
     assert recipe_lines({}, sampled)[0] == (
         "- sampling auto chose quota, on the train counts: the species average 90.6 train "
         "images, the species quota is 64")
-    refit = dict(choices, refit_with_validation={
-        "images": 410, "per_species_minimum": 12, "refit": ["classifier (cRT)", "prototypes"]})
-    assert recipe_lines({}, refit)[2] == (
-        "- then refit on the train and validation images (410, at least 12 a species): "
-        "classifier (cRT), prototypes")
-    assert len(recipe_lines({}, choices)) == 3  # no refit line when it was off
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
