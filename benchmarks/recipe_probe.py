@@ -10,7 +10,9 @@ decided as the Trainer decides it). Without a valid/ folder, a share of
 train is held out with the pipeline's count per species (the images drawn here, seeded).
 Test figures are printed beside validation's, to be read after a choice, never to make one.
 A dev/ folder, where the data root has one (digits_lt.py --dev-per-digit), is scored too: images
-in neither split, on which a setting of the recipe itself may be chosen.
+in neither split, on which a setting of the recipe itself may be chosen. For the demo data, a
+copy drawn with another seed (`rarespecies demo-data --out out/data/demo_dev --seed 1`: the same
+species, other images) serves as a dev set: its test split is read, never the demo's own.
 
     python benchmarks/recipe_probe.py --data-root out/data/digits_lt --image-size 32 \\
         --epochs 20 --learning-rate 1e-3 --seeds 0 1 2 --set sampling=natural
