@@ -37,17 +37,19 @@ RECIPES = {
     # species average at least the quota's images, as field data do; class-balanced on small
     # sets, where a quota would draw almost every species equally anyway), the mean of the last
     # quarter of the epochs' weights (a small validation split picked worse single epochs),
-    # then a classifier re-trained on balanced batches and prototype scores, kept where
-    # validation says, and a post-hoc adjustment fitted on validation (a negative tau gives
-    # back the common species what class-aware sampling took). Same optimiser, rate and
-    # augmentation as the paper: AdamW, cosine decay and stronger crops lost in the
-    # measurements. Batches of 16 and a quota of 64 images per species an epoch: more steps,
+    # then a classifier re-trained on balanced batches, of the train and validation images
+    # (where a validation folder gives rare species more images than train has; validation
+    # scored out of fold), and prototype scores, kept where validation says, and a post-hoc
+    # adjustment fitted on validation (a negative tau gives back the common species what
+    # class-aware sampling took). Same optimiser, rate and augmentation as the paper: AdamW,
+    # cosine decay and stronger crops lost in the measurements. Batches of 16 and a quota of 64 images per species an epoch: more steps,
     # which small data needed most (on larger sets the quota adds only the rare species'
     # extra draws). The paper's flips and crops, the flip left out where the data show that a
     # mirror image changes the class (augmentation auto).
     "longtail": dict(
         loss="cross_entropy", sampling="auto", batch_size=16, species_quota=64,
-        average_last=0.25, classifier_retrain_epochs=10, prototypes=True, fit_posthoc=True,
+        average_last=0.25, classifier_retrain_epochs=10, validation_classifier=True,
+        prototypes=True, fit_posthoc=True,
         calibrate=True, augmentation="auto"),
 }
 
@@ -131,6 +133,9 @@ class TrainerConfig:
     prototypes: bool = option(False, "add nearest-class-mean scores on the model's embedding "
                                      "(exported in the model), weighted as the validation "
                                      "split says")
+    validation_classifier: bool = option(False, "re-train the cRT classifier on the train and "
+                                                "the validation images (each validation image "
+                                                "scored by one re-trained without it)")
     fit_posthoc: bool = option(False, "fit the post-hoc logit adjustment tau (and the "
                                       "prototype weight) on the validation split")
     calibrate: bool = option(False, "fit a temperature on the validation split so that scores "

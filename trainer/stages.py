@@ -166,6 +166,20 @@ def retrain_classifier(model: tf.keras.Model, embeddings: np.ndarray,
              callbacks=[EpochProgress(epochs, stage="classifier re-training", last_only=True)])
 
 
+def validation_folds(labels: np.ndarray, folds: int, seed: int) -> List[np.ndarray]:
+    """`folds` boolean masks over `labels` that split each class's examples as evenly as can be,
+    in a seeded order: every example is in exactly one fold."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    which = np.zeros(len(labels), int)
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        # Each class starts where the last left off, so that classes of one image spread over
+        # the folds instead of all landing in the first.
+        which[members] = (np.arange(len(members)) + c) % folds
+    return [which == k for k in range(folds)]
+
+
 def classifier_weights(model: tf.keras.Model) -> List[np.ndarray]:
     return model.layers[-1].get_weights()
 

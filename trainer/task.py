@@ -39,6 +39,9 @@ from trainer.optimization import make_optimizer
 log = logging.getLogger(__name__)
 WARMUP_IMAGES = 3  # validation images re-encoded as TF Serving warmup requests
 REPORT_FILE = "training_report.json"
+# --validation-classifier: the validation split's folds, each scored by a classifier re-trained
+# on train and the other folds (a re-training each, and one on all of them).
+VALIDATION_FOLDS = 3
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -240,20 +243,35 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     prototype_log = (posthoc.prototype_log_probs(valid_embeddings, class_prototypes)
                      if config.prototypes else None)
 
-    def candidate():
-        probabilities = stages.classify_embeddings(model, valid_embeddings)
+    def candidate(probabilities):
         adjustment = posthoc.fit(probabilities, valid_labels, counts, prototype_log,
                                  taus, weights)
         log_scores = posthoc.adjusted_log_scores(probabilities, counts, adjustment.tau,
                                                  prototype_log, adjustment.prototype_weight)
         return adjustment, stages.classifier_weights(model), log_scores
 
-    candidates = [("trained", *candidate())]
-    if config.classifier_retrain_epochs:
-        stages.retrain_classifier(model, train_embeddings, train_labels,
-                                  config.classifier_retrain_epochs, config.batch_size,
-                                  config.seed)
-        candidates.append(("re-trained on class-balanced batches (cRT)", *candidate()))
+    def retrain(embeddings, labels):
+        stages.retrain_classifier(model, embeddings, labels, config.classifier_retrain_epochs,
+                                  config.batch_size, config.seed)
+
+    candidates = [("trained", *candidate(stages.classify_embeddings(model, valid_embeddings)))]
+    if config.classifier_retrain_epochs and config.validation_classifier:
+        # Each validation image is scored by a classifier re-trained without it (cross-fitting),
+        # as new images are by the one exported, re-trained on all of them.
+        probabilities = np.zeros((len(valid_labels), num_classes))
+        for fold in stages.validation_folds(valid_labels, VALIDATION_FOLDS, config.seed):
+            retrain(np.concatenate([train_embeddings, valid_embeddings[~fold]]),
+                    np.concatenate([train_labels, valid_labels[~fold]]))
+            probabilities[fold] = stages.classify_embeddings(model, valid_embeddings[fold])
+        retrain(np.concatenate([train_embeddings, valid_embeddings]),
+                np.concatenate([train_labels, valid_labels]))
+        candidates.append(("re-trained on class-balanced batches of the train and validation "
+                           "images (cRT; validation scored out of fold)",
+                           *candidate(probabilities)))
+    elif config.classifier_retrain_epochs:
+        retrain(train_embeddings, train_labels)
+        candidates.append(("re-trained on class-balanced batches (cRT)",
+                           *candidate(stages.classify_embeddings(model, valid_embeddings))))
     name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
     _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == name)
     stages.set_classifier_weights(model, weights_kept)
