@@ -1,8 +1,9 @@
 """Training time per epoch of each configuration of one `rarespecies sweep`, read from the
 terminal output it printed (or its log), so that every configuration is timed in the same run
 on the same data: the median seconds of an epoch (the first epoch, which builds the graph, left
-out), the classifier re-training (cRT) epochs and the whole Trainer, and each configuration's
-ratio to the first one's (the paper's cross-entropy in a default sweep).
+out), of a classifier re-training (cRT: all its epochs; with --validation-classifier a Trainer
+re-trains four times) and of the whole Trainer, and each configuration's epoch's ratio to the
+first one's (the paper's cross-entropy in a default sweep).
 
     .venv/bin/rarespecies sweep --demo --image-size 32 --epochs 10 --repeats 3 > sweep.txt
     python benchmarks/sweep_epoch_times.py sweep.txt
@@ -55,12 +56,14 @@ def main(argv=None) -> int:
         print(f"error: no Trainer lines in {args.log}", file=sys.stderr)
         return 1
     first = None
-    print("| configuration | epoch, median s (n) | ratio | cRT, median s an epoch | Trainer, median s |")
+    print("| configuration | epoch, median s (n) | ratio | cRT, median s a re-training (n) "
+          "| Trainer, median s |")
     print("|---|---|---|---|---|")
     for label, times in found.items():
         epoch = statistics.median(times["epochs"]) if times["epochs"] else float("nan")
         first = first or epoch
-        retrain = f"{statistics.median(times['retrain']):.1f}" if times["retrain"] else "-"
+        retrain = (f"{statistics.median(times['retrain']):.1f} ({len(times['retrain'])})"
+                   if times["retrain"] else "-")
         trainer = f"{statistics.median(times['trainers']):.1f}" if times["trainers"] else "-"
         print(f"| {label} | {epoch:.2f} ({len(times['epochs'])}) | {epoch / first:.2f} | "
               f"{retrain} | {trainer} |")
