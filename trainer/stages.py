@@ -5,7 +5,10 @@
   WeightAverage  the mean of the weights over the last epochs (stochastic weight averaging);
   retrain_classifier  the decoupled second stage (cRT, Kang et al. 2020): the backbone and
                  head are frozen, the classifier layer is re-initialised and re-trained on
-                 class-balanced batches of the train split's embeddings.
+                 class-balanced batches of the train split's embeddings (with
+                 --validation-classifier, of the validation split's too);
+  validation_folds  the validation split's folds, each scored by a classifier re-trained
+                 without it (cross-fitting; trainer/task.py's choose_on_validation).
 """
 import logging
 from typing import List, Optional, Tuple

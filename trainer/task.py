@@ -217,9 +217,11 @@ def fit_stages(model, config: TrainerConfig, train, counts: List[int],
 def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
                          valid_labels) -> dict:
     """Which classifier layer, which post-hoc tau, which prototype weight: each by validation
-    macro-F1 (posthoc.py). Without validation images: the trained classifier and the fixed
-    --posthoc-tau. Returns the training report's choices (and the prototypes to export).
-    `train` and `valid` are (uint8 pixels, label id) datasets, read here as embeddings only."""
+    macro-F1 (posthoc.py), on scores from a classifier that did not learn from the image
+    scored (with --validation-classifier, cRT's out of fold). Without validation images: the
+    trained classifier and the fixed --posthoc-tau. Returns the training report's choices (and
+    the prototypes to export). `train` and `valid` are (uint8 pixels, label id) datasets, read
+    here as embeddings only."""
     num_classes = len(counts)
     taus = posthoc.TAUS if config.fit_posthoc else (config.posthoc_tau,)
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
