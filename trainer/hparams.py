@@ -42,15 +42,15 @@ RECIPES = {
     # scored out of fold), and prototype scores, kept where validation says, and a post-hoc
     # adjustment fitted on validation (a negative tau gives back the common species what
     # class-aware sampling took). Same optimiser, rate and augmentation as the paper: AdamW,
-    # cosine decay and stronger crops lost in the measurements. Batches of 16 and a quota of 64 images per species an epoch: more steps,
-    # which small data needed most (on larger sets the quota adds only the rare species'
-    # extra draws). The paper's flips and crops, the flip left out where the data show that a
-    # mirror image changes the class (augmentation auto).
+    # cosine decay and stronger crops lost in the measurements. Batches of 16 and a quota of
+    # 64 images per species an epoch: more steps, which small data needed most (on larger
+    # sets the quota adds only the rare species' extra draws). The paper's flips and crops,
+    # the flip left out where the data show that a mirror image changes the class
+    # (augmentation auto).
     "longtail": dict(
         loss="cross_entropy", sampling="auto", batch_size=16, species_quota=64,
         average_last=0.25, classifier_retrain_epochs=10, validation_classifier=True,
-        prototypes=True, fit_posthoc=True,
-        calibrate=True, augmentation="auto"),
+        prototypes=True, fit_posthoc=True, calibrate=True, augmentation="auto"),
 }
 
 
