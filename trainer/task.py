@@ -267,13 +267,14 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
             probabilities[fold] = stages.classify_embeddings(model, valid_embeddings[fold])
         retrain(np.concatenate([train_embeddings, valid_embeddings]),
                 np.concatenate([train_labels, valid_labels]))
-        candidates.append(("re-trained on class-balanced batches of the train and validation "
-                           "images (cRT; validation scored out of fold)",
-                           *candidate(probabilities)))
+        name = ("re-trained on class-balanced batches of the train and validation images (cRT; "
+                "validation scored out of fold)")
     elif config.classifier_retrain_epochs:
         retrain(train_embeddings, train_labels)
-        candidates.append(("re-trained on class-balanced batches (cRT)",
-                           *candidate(stages.classify_embeddings(model, valid_embeddings))))
+        probabilities = stages.classify_embeddings(model, valid_embeddings)
+        name = "re-trained on class-balanced batches (cRT)"
+    if config.classifier_retrain_epochs:
+        candidates.append((name, *candidate(probabilities)))
     name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
     _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == name)
     stages.set_classifier_weights(model, weights_kept)
