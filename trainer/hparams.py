@@ -36,21 +36,22 @@ RECIPES = {
     # Cross-entropy on class-aware batches (auto sampling: MEWC's per-species quota where the
     # species average at least the quota's images, as field data do; class-balanced on small
     # sets, where a quota would draw almost every species equally anyway), the mean of the last
-    # quarter of the epochs' weights (a small validation split picked worse single epochs),
-    # then a classifier re-trained on balanced batches, of the train and validation images
-    # (where a validation folder gives rare species more images than train has; validation
-    # scored out of fold), and prototype scores, kept where validation says, and a post-hoc
-    # adjustment fitted on validation (a negative tau gives back the common species what
-    # class-aware sampling took). Same optimiser, rate and augmentation as the paper: AdamW,
-    # cosine decay and stronger crops lost in the measurements. Batches of 16 and a quota of
-    # 64 images per species an epoch: more steps, which small data needed most (on larger
-    # sets the quota adds only the rare species' extra draws). The paper's flips and crops,
-    # the flip left out where the data show that a mirror image changes the class
-    # (augmentation auto).
+    # quarter of the epochs' weights (a small validation split picked worse single epochs), then
+    # a classifier re-trained on balanced batches, of the train and validation images (where a
+    # validation folder gives rare species more images than train has; validation scored out of
+    # fold), and prototype scores, kept where validation says, and a post-hoc adjustment fitted
+    # on validation (a negative tau gives back the common species what class-aware sampling
+    # took), or Menon et al.'s tau 1 where validation lacks species that train has and so cannot
+    # judge the adjustment for them. Same optimiser, rate and augmentation as the paper: AdamW,
+    # cosine decay and stronger crops lost in the measurements. Batches of 16 and a quota of 64
+    # images per species an epoch: more steps, which small data needed most (on larger sets the
+    # quota adds only the rare species' extra draws). The paper's flips and crops, the flip left
+    # out where the data show that a mirror image changes the class (augmentation auto).
     "longtail": dict(
         loss="cross_entropy", sampling="auto", batch_size=16, species_quota=64,
         average_last=0.25, classifier_retrain_epochs=10, validation_classifier=True,
-        prototypes=True, fit_posthoc=True, calibrate=True, augmentation="auto"),
+        prototypes=True, fit_posthoc=True, posthoc_tau=1.0, calibrate=True,
+        augmentation="auto"),
 }
 
 
@@ -87,7 +88,8 @@ class TrainerConfig:
     beta: float = option(0.999, "class-balanced beta")
     tau: float = option(1.0, "logit adjustment tau (the logit_adjusted loss)")
     posthoc_tau: float = option(0.0, "post-hoc logit adjustment in the exported model (0: off; "
-                                     "--fit-posthoc fits it on the validation split instead)")
+                                     "--fit-posthoc fits it on the validation split instead, "
+                                     "where that split has every species)")
     epochs: int = option(20, "training epochs")
     batch_size: int = option(32, "images per step")
     learning_rate: float = option(1e-4, "learning rate (the peak of the schedule)")

@@ -11,7 +11,8 @@ makes the validation-split choices, and exports for serving.
      --restore-best asks and validation prefers them;
   2. optionally re-train the classifier layer on class-balanced batches (cRT), kept only if the
      validation split prefers it;
-  3. fit the post-hoc logit adjustment and the prototype weight on the validation split, then a
+  3. fit the post-hoc logit adjustment (where the validation split has every species; else
+     the fixed --posthoc-tau) and the prototype weight on the validation split, then a
      temperature (--calibrate) and the abstain threshold for --target-precision;
   4. export the SavedModel with those choices inside, and training_report.json (what was chosen,
      on which split) next to it.
@@ -128,6 +129,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             return
 
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
+    report["validation_lacks"] = [species[c] for c in report.get("validation_lacks", [])]
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   weights_kept=best.kept,
@@ -219,11 +221,17 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     """Which classifier layer, which post-hoc tau, which prototype weight: each by validation
     macro-F1 (posthoc.py), on scores from a classifier that did not learn from the image
     scored (with --validation-classifier, cRT's out of fold). Without validation images: the
-    trained classifier and the fixed --posthoc-tau. Returns the training report's choices (and
+    trained classifier and the fixed --posthoc-tau; the fixed tau too where the validation
+    split lacks species that train has. Returns the training report's choices (and
     the prototypes to export). `train` and `valid` are (uint8 pixels, label id) datasets, read
     here as embeddings only."""
     num_classes = len(counts)
-    taus = posthoc.TAUS if config.fit_posthoc else (config.posthoc_tau,)
+    # A tau is fitted only on a validation split that has every species train has. Where a
+    # carve held out no image of a species with a handful, every answer of that species on
+    # validation can only be an error: the fit is pulled towards the common species, against
+    # the very species the adjustment is for. There the fixed --posthoc-tau stays.
+    lacking = missing_species(counts, valid_labels)
+    taus = posthoc.TAUS if config.fit_posthoc and not lacking else (config.posthoc_tau,)
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
     if not len(valid_labels):
         return {"classifier": "trained", "posthoc_tau": config.posthoc_tau,
@@ -275,13 +283,19 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
         name = "re-trained on class-balanced batches (cRT)"
     if config.classifier_retrain_epochs:
         candidates.append((name, *candidate(probabilities)))
-    name, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
-    _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == name)
+    chosen, adjustment = stages.choose([(c[0], c[1]) for c in candidates])
+    _, _, weights_kept, log_scores = next(c for c in candidates if c[0] == chosen)
     stages.set_classifier_weights(model, weights_kept)
     temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
     calibrated = posthoc.softmax_scores(log_scores, temperature)
     abstain = posthoc.abstain_threshold(calibrated, valid_labels, config.target_precision)
-    return {"classifier": name, "posthoc_tau": adjustment.tau,
+    return {"classifier": chosen, "posthoc_tau": adjustment.tau,
+            "posthoc_tau_chosen_on": (
+                "the validation split" if len(taus) > 1 else
+                "nothing: fixed (--posthoc-tau)" + (
+                    f", as the validation split lacks {len(lacking)} species that train has"
+                    if config.fit_posthoc else "")),
+            "validation_lacks": lacking,
             "prototype_weight": adjustment.prototype_weight,
             "validation_f1": adjustment.validation_f1,
             "candidates": {c[0]: dataclasses.asdict(c[1]) for c in candidates},
@@ -294,6 +308,12 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
             "abstain": dict(dataclasses.asdict(abstain),
                             target_precision=config.target_precision),
             "chosen_on": f"the validation split ({len(valid_labels)} images)"}
+
+
+def missing_species(counts, valid_labels) -> List[int]:
+    """The ids of the species with train images and none in the validation split."""
+    present = set(np.asarray(valid_labels).tolist())
+    return [c for c, n in enumerate(counts) if n and c not in present]
 
 
 def write_report(report: dict, model_run_dir: str, serving_model_dir: str) -> None:

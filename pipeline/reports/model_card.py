@@ -136,10 +136,13 @@ def recipe_lines(settings: dict, choices: dict) -> list:
         # Reports from before weight averaging name the best epoch only.
         kept = choices.get("weights_kept") or f"those of epoch {choices.get('best_epoch')}"
         lines.append(f"- weights kept: {kept}")
+        tau, lacking = f"post-hoc tau {choices.get('posthoc_tau')}", choices.get("validation_lacks")
+        if lacking and "fixed" in choices.get("posthoc_tau_chosen_on", ""):
+            tau += (f" (fixed, not fitted: the split lacks {len(lacking)} species that train has, "
+                    f"{', '.join(lacking)})")
         lines.append(
             f"- chosen on {choices.get('chosen_on', 'the validation split')}: "
-            f"classifier {choices.get('classifier')}, "
-            f"post-hoc tau {choices.get('posthoc_tau')}, prototype weight "
+            f"classifier {choices.get('classifier')}, {tau}, prototype weight "
             f"{choices.get('prototype_weight')} (validation macro-F1 "
             f"{fmt(choices.get('validation_f1'))}); the test split chose nothing")
     elif settings:

@@ -115,8 +115,8 @@ def test_evaluation_has_group_and_species_slices(run):
 
 def test_trainer_decides_the_flip_and_the_sampling_and_reports_them(run):
     """The default recipe asks --augmentation auto: the Trainer checks every train and
-    validation image (none of test) and trains with what it chose; and --sampling auto, which
-    the train counts decide."""
+    validation image (none of test) and trains with what it chose; --sampling auto, which
+    the train counts decide; and where the post-hoc tau came from."""
     models = os.path.join(run.pipeline_root, "Trainer", "model")
     first = min(os.listdir(models), key=int)
     with open(os.path.join(models, first, "Format-Serving", "assets.extra",
@@ -133,6 +133,10 @@ def test_trainer_decides_the_flip_and_the_sampling_and_reports_them(run):
     assert sampling["species_quota"] == 64
     assert sampling["mean_train_images"] == sum(report["train_counts"]) / len(SPECIES) < 64
     assert sampling["chosen"] == "balanced" == report["settings"]["sampling"]
+    # A tenth of 4 or 2 train images rounds to none held out: validation cannot judge a tau
+    # for those species, and the recipe's fixed one stays.
+    assert sorted(report["validation_lacks"]) == ["Araripe Manakin", "Robin"]
+    assert report["posthoc_tau"] == 1.0 and "lacks 2 species" in report["posthoc_tau_chosen_on"]
 
 
 def test_rerun_reuses_upstream_outputs_and_warm_starts(run):

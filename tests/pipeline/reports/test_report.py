@@ -187,3 +187,8 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
+    fixed = dict(choices, posthoc_tau=1.0, validation_lacks=["Kakapo", "Takahe"],
+                 posthoc_tau_chosen_on="nothing: fixed (--posthoc-tau), as the validation split "
+                                       "lacks 2 species that train has")
+    assert ("post-hoc tau 1.0 (fixed, not fitted: the split lacks 2 species that train has, "
+            "Kakapo, Takahe), prototype weight 0.25") in recipe_lines({}, fixed)[1]
