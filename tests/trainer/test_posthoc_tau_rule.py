@@ -2,7 +2,7 @@
 that has every species train has; where it lacks some, the fixed --posthoc-tau stays."""
 import numpy as np
 
-from tests.trainer.test_validation_classifier import dataset, images, silent_model
+from tests.support.tiny_classifier import dataset, images, silent_model
 from trainer import posthoc, task
 from trainer.hparams import RECIPES, TrainerConfig
 
