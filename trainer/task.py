@@ -129,7 +129,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             return
 
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
-    report["validation_lacks"] = [species[c] for c in report.get("validation_lacks", [])]
+    report["validation_lacks"] = [species[c] for c in report.pop("_lacking_ids")]
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   weights_kept=best.kept,
@@ -223,7 +223,8 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     scored (with --validation-classifier, cRT's out of fold). Without validation images: the
     trained classifier and the fixed --posthoc-tau; the fixed tau too where the validation
     split lacks species that train has. Returns the training report's choices (and
-    the prototypes to export). `train` and `valid` are (uint8 pixels, label id) datasets, read
+    the prototypes to export, and under "_lacking_ids" the ids of the species the
+    validation split lacks). `train` and `valid` are (uint8 pixels, label id) datasets, read
     here as embeddings only."""
     num_classes = len(counts)
     # A tau is fitted only on a validation split that has every species train has. Where a
@@ -231,10 +232,19 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     # validation can only be an error: the fit is pulled towards the common species, against
     # the very species the adjustment is for. There the fixed --posthoc-tau stays.
     lacking = missing_species(counts, valid_labels)
-    taus = posthoc.TAUS if config.fit_posthoc and not lacking else (config.posthoc_tau,)
+    fitted, fallback = config.fit_posthoc and not lacking, bool(config.fit_posthoc and lacking)
+    taus = posthoc.TAUS if fitted else (config.posthoc_tau,)
+    tau_source = {"posthoc_tau_chosen_on": "the validation split" if fitted else (
+                      "nothing: fixed (--posthoc-tau)" + (
+                          f", as the validation split lacks {len(lacking)} species that train "
+                          "has" if fallback else "")),
+                  "posthoc_tau_fallback": fallback, "_lacking_ids": lacking}
+    if fallback:
+        log.info("post-hoc tau: fixed at %s, not fitted: the validation split lacks %d species "
+                 "that train has (ids %s)", config.posthoc_tau, len(lacking), lacking)
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
     if not len(valid_labels):
-        return {"classifier": "trained", "posthoc_tau": config.posthoc_tau,
+        return {**tau_source, "classifier": "trained", "posthoc_tau": config.posthoc_tau,
                 "prototype_weight": 0.0, "validation_f1": None, "_prototypes": None,
                 "temperature": 1.0, "abstain_threshold": 0.0,
                 "chosen_on": "nothing (no validation images): fixed settings"}
@@ -289,13 +299,7 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     temperature = posthoc.fit_temperature(log_scores, valid_labels) if config.calibrate else 1.0
     calibrated = posthoc.softmax_scores(log_scores, temperature)
     abstain = posthoc.abstain_threshold(calibrated, valid_labels, config.target_precision)
-    return {"classifier": chosen, "posthoc_tau": adjustment.tau,
-            "posthoc_tau_chosen_on": (
-                "the validation split" if len(taus) > 1 else
-                "nothing: fixed (--posthoc-tau)" + (
-                    f", as the validation split lacks {len(lacking)} species that train has"
-                    if config.fit_posthoc else "")),
-            "validation_lacks": lacking,
+    return {**tau_source, "classifier": chosen, "posthoc_tau": adjustment.tau,
             "prototype_weight": adjustment.prototype_weight,
             "validation_f1": adjustment.validation_f1,
             "candidates": {c[0]: dataclasses.asdict(c[1]) for c in candidates},

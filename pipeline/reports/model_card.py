@@ -136,8 +136,9 @@ def recipe_lines(settings: dict, choices: dict) -> list:
         # Reports from before weight averaging name the best epoch only.
         kept = choices.get("weights_kept") or f"those of epoch {choices.get('best_epoch')}"
         lines.append(f"- weights kept: {kept}")
-        tau, lacking = f"post-hoc tau {choices.get('posthoc_tau')}", choices.get("validation_lacks")
-        if lacking and "fixed" in choices.get("posthoc_tau_chosen_on", ""):
+        tau = f"post-hoc tau {choices.get('posthoc_tau')}"
+        if choices.get("posthoc_tau_fallback"):
+            lacking = choices.get("validation_lacks", [])
             tau += (f" (fixed, not fitted: the split lacks {len(lacking)} species that train has, "
                     f"{', '.join(lacking)})")
         lines.append(

@@ -136,7 +136,8 @@ def test_trainer_decides_the_flip_and_the_sampling_and_reports_them(run):
     # A tenth of 4 or 2 train images rounds to none held out: validation cannot judge a tau
     # for those species, and the recipe's fixed one stays.
     assert sorted(report["validation_lacks"]) == ["Araripe Manakin", "Robin"]
-    assert report["posthoc_tau"] == 1.0 and "lacks 2 species" in report["posthoc_tau_chosen_on"]
+    assert report["posthoc_tau"] == 1.0 and report["posthoc_tau_fallback"]
+    assert "_lacking_ids" not in report
 
 
 def test_rerun_reuses_upstream_outputs_and_warm_starts(run):

@@ -187,8 +187,15 @@ def test_model_card_recipe_lines_name_the_choices_and_the_abstain_rule():
     averaged = dict(choices, weights_kept="the mean of the weights of epochs 8-10")
     assert recipe_lines({}, averaged)[0] == ("- weights kept: the mean of the weights of "
                                              "epochs 8-10")
-    fixed = dict(choices, posthoc_tau=1.0, validation_lacks=["Kakapo", "Takahe"],
-                 posthoc_tau_chosen_on="nothing: fixed (--posthoc-tau), as the validation split "
-                                       "lacks 2 species that train has")
-    assert ("post-hoc tau 1.0 (fixed, not fitted: the split lacks 2 species that train has, "
-            "Kakapo, Takahe), prototype weight 0.25") in recipe_lines({}, fixed)[1]
+    chosen = ("- chosen on the validation split: classifier re-trained on class-balanced "
+              "batches (cRT), post-hoc tau {}, prototype weight 0.25 (validation macro-F1 "
+              "0.610); the test split chose nothing")
+    assert recipe_lines({}, choices)[1] == chosen.format("0.5")  # a report from before the rule
+    fallback = dict(choices, posthoc_tau=1.0, validation_lacks=["Kakapo", "Takahe"],
+                    posthoc_tau_fallback=True)
+    assert recipe_lines({}, fallback)[1] == chosen.format(
+        "1.0 (fixed, not fitted: the split lacks 2 species that train has, Kakapo, Takahe)")
+    # Without --fit-posthoc the tau was never to be fitted: no reason to give.
+    unfitted = dict(choices, posthoc_tau=0.0, validation_lacks=["Kakapo"],
+                    posthoc_tau_fallback=False)
+    assert recipe_lines({}, unfitted)[1] == chosen.format("0.0")
