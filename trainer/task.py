@@ -130,6 +130,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     report = choose_on_validation(model, config, counts, train, valid, valid_labels)
     report["validation_lacks"] = [species[c] for c in report.pop("_lacking_ids")]
+    if report["posthoc_tau_fallback"]:
+        log.info("post-hoc tau fixed at %s, not fitted: the validation split lacks %s",
+                 report["posthoc_tau"], ", ".join(report["validation_lacks"]))
     report.update(recipe=config.recipe, settings=config.to_custom_config(),
                   best_epoch=best.best_epoch, validation_f1_by_epoch=best.history,
                   weights_kept=best.kept,
@@ -239,9 +242,6 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
                           f", as the validation split lacks {len(lacking)} species that train "
                           "has" if fallback else "")),
                   "posthoc_tau_fallback": fallback, "_lacking_ids": lacking}
-    if fallback:
-        log.info("post-hoc tau: fixed at %s, not fitted: the validation split lacks %d species "
-                 "that train has (ids %s)", config.posthoc_tau, len(lacking), lacking)
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
     if not len(valid_labels):
         return {**tau_source, "classifier": "trained", "posthoc_tau": config.posthoc_tau,
