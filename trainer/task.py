@@ -235,13 +235,15 @@ def choose_on_validation(model, config: TrainerConfig, counts, train, valid,
     # validation can only be an error: the fit is pulled towards the common species, against
     # the very species the adjustment is for. There the fixed --posthoc-tau stays.
     lacking = missing_species(counts, valid_labels)
-    fitted, fallback = config.fit_posthoc and not lacking, bool(config.fit_posthoc and lacking)
-    taus = posthoc.TAUS if fitted else (config.posthoc_tau,)
-    tau_source = {"posthoc_tau_chosen_on": "the validation split" if fitted else (
-                      "nothing: fixed (--posthoc-tau)" + (
-                          f", as the validation split lacks {len(lacking)} species that train "
-                          "has" if fallback else "")),
-                  "posthoc_tau_fallback": fallback, "_lacking_ids": lacking}
+    fallback = bool(config.fit_posthoc and lacking)
+    if config.fit_posthoc and not lacking:
+        taus, chosen_on = posthoc.TAUS, "the validation split"
+    else:
+        taus, chosen_on = (config.posthoc_tau,), "nothing: fixed (--posthoc-tau)"
+    if fallback:
+        chosen_on += f", as the validation split lacks {len(lacking)} species that train has"
+    tau_source = {"posthoc_tau_chosen_on": chosen_on, "posthoc_tau_fallback": fallback,
+                  "_lacking_ids": lacking}
     weights = posthoc.PROTOTYPE_WEIGHTS if config.prototypes else (0.0,)
     if not len(valid_labels):
         return {**tau_source, "classifier": "trained", "posthoc_tau": config.posthoc_tau,
